@@ -1,0 +1,16 @@
+//! Domain types every Berth service shares: content digests and their
+//! hashers, repository names, tags and references, manifest media types and
+//! the OCI error codes with their HTTP status. No framework lives here.
+
+mod digest;
+mod error;
+mod hasher;
+pub mod media_types;
+mod name;
+mod reference;
+
+pub use digest::{Algorithm, Digest, DigestError};
+pub use error::{ErrorCode, RegistryError};
+pub use hasher::{DigestHasher, HasherStateError};
+pub use name::{NameError, RepositoryName};
+pub use reference::{Reference, Tag, TagError};

@@ -1,0 +1,53 @@
+//! Storage errors: what a caller can act on (not found, a bad upload) apart
+//! from backend failures, which are logged and answered as internal errors.
+
+use registry_core::Digest;
+
+/// A failure reading or writing the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("object {path} is corrupt: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("object store: {0}")]
+    Backend(#[from] object_store::Error),
+    #[error("reading the request body: {0}")]
+    Body(#[from] std::io::Error),
+}
+
+impl StorageError {
+    pub(crate) fn from_backend(error: object_store::Error) -> Self {
+        match error {
+            object_store::Error::NotFound { .. } => StorageError::NotFound,
+            other => StorageError::Backend(other),
+        }
+    }
+}
+
+/// A failure in a blob upload session, each with a distinct client answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("upload session not found")]
+    Unknown,
+    #[error("chunk starts at {requested} but the upload holds {current} bytes")]
+    OutOfOrder { requested: u64, current: u64 },
+    #[error("upload session holds overlapping chunks; start a new upload")]
+    Inconsistent,
+    #[error("uploaded content has digest {computed}, not {expected}")]
+    DigestMismatch { expected: Digest, computed: Digest },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<object_store::Error> for UploadError {
+    fn from(error: object_store::Error) -> Self {
+        UploadError::Storage(StorageError::from_backend(error))
+    }
+}
+
+impl From<std::io::Error> for UploadError {
+    fn from(error: std::io::Error) -> Self {
+        UploadError::Storage(StorageError::Body(error))
+    }
+}

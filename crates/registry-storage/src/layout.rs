@@ -1,0 +1,127 @@
+//! Where every object lives: the `registry:2` key layout, in one place.
+
+use object_store::path::Path;
+use registry_core::{Digest, RepositoryName, Tag};
+
+use crate::UploadId;
+
+/// Key builder for the registry tree under a root prefix.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    base: String,
+}
+
+impl Layout {
+    pub(crate) fn new(root: Path) -> Self {
+        let root = root.as_ref();
+        let base = if root.is_empty() {
+            "docker/registry/v2".to_owned()
+        } else {
+            format!("{root}/docker/registry/v2")
+        };
+        Layout { base }
+    }
+
+    fn key(&self, tail: std::fmt::Arguments<'_>) -> Path {
+        Path::from(format!("{}/{tail}", self.base))
+    }
+
+    pub(crate) fn root(&self) -> Path {
+        Path::from(self.base.as_str())
+    }
+
+    pub(crate) fn blob_data(&self, digest: &Digest) -> Path {
+        let (algorithm, hex) = (digest.algorithm(), digest.hex());
+        self.key(format_args!("blobs/{algorithm}/{}/{hex}/data", &hex[..2]))
+    }
+
+    pub(crate) fn repositories(&self) -> Path {
+        self.key(format_args!("repositories"))
+    }
+
+    pub(crate) fn repository(&self, name: &RepositoryName) -> Path {
+        self.key(format_args!("repositories/{name}"))
+    }
+
+    pub(crate) fn layer_link(&self, name: &RepositoryName, digest: &Digest) -> Path {
+        let (algorithm, hex) = (digest.algorithm(), digest.hex());
+        self.key(format_args!(
+            "repositories/{name}/_layers/{algorithm}/{hex}/link"
+        ))
+    }
+
+    pub(crate) fn revision_link(&self, name: &RepositoryName, digest: &Digest) -> Path {
+        let (algorithm, hex) = (digest.algorithm(), digest.hex());
+        self.key(format_args!(
+            "repositories/{name}/_manifests/revisions/{algorithm}/{hex}/link"
+        ))
+    }
+
+    pub(crate) fn tags(&self, name: &RepositoryName) -> Path {
+        self.key(format_args!("repositories/{name}/_manifests/tags"))
+    }
+
+    pub(crate) fn tag(&self, name: &RepositoryName, tag: &Tag) -> Path {
+        self.key(format_args!("repositories/{name}/_manifests/tags/{tag}"))
+    }
+
+    pub(crate) fn tag_current(&self, name: &RepositoryName, tag: &Tag) -> Path {
+        self.key(format_args!(
+            "repositories/{name}/_manifests/tags/{tag}/current/link"
+        ))
+    }
+
+    pub(crate) fn tag_index_entry(&self, name: &RepositoryName, tag: &Tag, digest: &Digest) -> Path {
+        let (algorithm, hex) = (digest.algorithm(), digest.hex());
+        self.key(format_args!(
+            "repositories/{name}/_manifests/tags/{tag}/index/{algorithm}/{hex}/link"
+        ))
+    }
+
+    pub(crate) fn upload(&self, name: &RepositoryName, id: &UploadId) -> Path {
+        self.key(format_args!("repositories/{name}/_uploads/{id}"))
+    }
+
+    pub(crate) fn upload_started_at(&self, name: &RepositoryName, id: &UploadId) -> Path {
+        self.key(format_args!("repositories/{name}/_uploads/{id}/startedat"))
+    }
+
+    /// A chunk's key names its first byte's offset (zero-padded, so keys
+    /// sort by offset) and a nonce, so two writers never share a key.
+    pub(crate) fn upload_chunk(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        start: u64,
+        nonce: &str,
+    ) -> Path {
+        self.key(format_args!(
+            "repositories/{name}/_uploads/{id}/chunks/{start:020}.{nonce}"
+        ))
+    }
+
+    /// The sha256 state after hashing everything up to the end of a chunk.
+    pub(crate) fn upload_chunk_state(&self, chunk: &Path) -> Path {
+        Path::from(format!("{chunk}.sha256state"))
+    }
+
+    /// Berth's referrers index: under `_referrers`, a directory Distribution
+    /// neither lists nor collects.
+    pub(crate) fn referrers(&self, name: &RepositoryName, subject: &Digest) -> Path {
+        let (algorithm, hex) = (subject.algorithm(), subject.hex());
+        self.key(format_args!(
+            "repositories/{name}/_referrers/{algorithm}/{hex}"
+        ))
+    }
+
+    pub(crate) fn referrer(
+        &self,
+        name: &RepositoryName,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Path {
+        let (algorithm, hex) = (referrer.algorithm(), referrer.hex());
+        let base = self.referrers(name, subject);
+        Path::from(format!("{base}/{algorithm}/{hex}/descriptor.json"))
+    }
+}

@@ -1,0 +1,64 @@
+//! The registry's storage layout over `object_store`, shared by registry-api
+//! and gc-worker so the layout lives in one place.
+//!
+//! The layout is CNCF Distribution's (`registry:2`): a store either of them
+//! wrote can be served by the other. What Berth adds (the referrers index)
+//! lives under paths Distribution ignores.
+
+mod blobs;
+mod catalog;
+mod error;
+mod layout;
+mod links;
+mod manifests;
+mod open;
+mod referrers;
+mod uploads;
+mod writer;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::ObjectStore;
+
+pub use blobs::BlobRead;
+pub use error::{StorageError, UploadError};
+pub use open::OpenError;
+pub use uploads::{UploadId, UploadStatus};
+
+/// A stream of bytes coming in from a client.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// The registry's view of one object store, rooted at a prefix.
+#[derive(Clone, Debug)]
+pub struct Store {
+    objects: Arc<dyn ObjectStore>,
+    layout: layout::Layout,
+}
+
+impl Store {
+    /// A store over any `object_store` backend, with the registry tree under `root`.
+    pub fn new(objects: Arc<dyn ObjectStore>, root: object_store::path::Path) -> Self {
+        Store {
+            objects,
+            layout: layout::Layout::new(root),
+        }
+    }
+
+    /// A fresh store that lives in memory, for tests.
+    pub fn in_memory() -> Self {
+        Store::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            object_store::path::Path::default(),
+        )
+    }
+
+    /// Checks that the backend answers, for health checks and start-up.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.objects
+            .list_with_delimiter(Some(&self.layout.root()))
+            .await?;
+        Ok(())
+    }
+}

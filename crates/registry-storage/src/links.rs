@@ -1,0 +1,68 @@
+//! Link files: small objects whose whole content is a digest string.
+
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use registry_core::Digest;
+
+use crate::{StorageError, Store};
+
+impl Store {
+    pub(crate) async fn write_link(&self, key: &Path, digest: &Digest) -> Result<(), StorageError> {
+        let payload = PutPayload::from(digest.to_string().into_bytes());
+        self.objects.put(key, payload).await?;
+        Ok(())
+    }
+
+    /// The digest a link points at, or `None` when there is no link.
+    pub(crate) async fn read_link(&self, key: &Path) -> Result<Option<Digest>, StorageError> {
+        let bytes = match self.objects.get(key).await {
+            Ok(result) => result.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        let corrupt = |reason: String| StorageError::Corrupt {
+            path: key.to_string(),
+            reason,
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|e: registry_core::DigestError| corrupt(e.to_string()))
+    }
+
+    /// Whether an object exists at `key`.
+    pub(crate) async fn exists(&self, key: &Path) -> Result<bool, StorageError> {
+        match self.objects.head(key).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Deletes one object; a missing object is not an error.
+    pub(crate) async fn delete_object(&self, key: &Path) -> Result<(), StorageError> {
+        match self.objects.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Deletes every object under `prefix`, with the backend's batching.
+    pub(crate) async fn delete_prefix(&self, prefix: &Path) -> Result<(), StorageError> {
+        use futures::{StreamExt, TryStreamExt};
+        let locations = self
+            .objects
+            .list(Some(prefix))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        let mut deleted = self.objects.delete_stream(locations);
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(())
+    }
+}

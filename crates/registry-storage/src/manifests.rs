@@ -1,0 +1,142 @@
+//! Manifests and tags: manifest bytes are blobs, a repository has a
+//! revision link per manifest, and a tag is a `current` link plus an index
+//! of every digest the tag has pointed at (as Distribution keeps it).
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use registry_core::{Digest, RepositoryName, Tag};
+
+use crate::{StorageError, Store};
+
+impl Store {
+    /// Stores manifest bytes under their digest and links them into the
+    /// repository, then points `tag` at them. The bytes are written before
+    /// any link, so a link never points at nothing.
+    pub async fn put_manifest(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        body: Bytes,
+        tag: Option<&Tag>,
+    ) -> Result<(), StorageError> {
+        self.objects
+            .put(&self.layout.blob_data(digest), PutPayload::from(body))
+            .await?;
+        self.write_link(&self.layout.revision_link(name, digest), digest)
+            .await?;
+        if let Some(tag) = tag {
+            self.tag_manifest(name, tag, digest).await?;
+        }
+        Ok(())
+    }
+
+    /// Points a tag at a manifest the repository already has.
+    pub async fn tag_manifest(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        self.write_link(&self.layout.tag_index_entry(name, tag, digest), digest)
+            .await?;
+        self.write_link(&self.layout.tag_current(name, tag), digest)
+            .await
+    }
+
+    /// Whether the repository has a manifest with this digest.
+    pub async fn has_manifest(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        self.exists(&self.layout.revision_link(name, digest)).await
+    }
+
+    /// The bytes of a manifest of the repository.
+    pub async fn read_manifest(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Bytes, StorageError> {
+        if !self.has_manifest(name, digest).await? {
+            return Err(StorageError::NotFound);
+        }
+        let result = self
+            .objects
+            .get(&self.layout.blob_data(digest))
+            .await
+            .map_err(StorageError::from_backend)?;
+        Ok(result.bytes().await?)
+    }
+
+    /// The digest a tag points at, if the tag exists.
+    pub async fn resolve_tag(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<Digest>, StorageError> {
+        self.read_link(&self.layout.tag_current(name, tag)).await
+    }
+
+    /// Removes a tag; the manifest stays. Returns whether the tag existed.
+    pub async fn delete_tag(&self, name: &RepositoryName, tag: &Tag) -> Result<bool, StorageError> {
+        if self.resolve_tag(name, tag).await?.is_none() {
+            return Ok(false);
+        }
+        self.delete_prefix(&self.layout.tag(name, tag)).await?;
+        Ok(true)
+    }
+
+    /// Removes a manifest from the repository, with every tag that points at
+    /// it (as Distribution does) and its referrers entry. The bytes stay
+    /// until garbage collection. Returns whether the repository had it.
+    pub async fn delete_manifest(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        subject: Option<&Digest>,
+    ) -> Result<bool, StorageError> {
+        if !self.has_manifest(name, digest).await? {
+            return Ok(false);
+        }
+        for tag in self.tags(name).await?.unwrap_or_default() {
+            if self.resolve_tag(name, &tag).await?.as_ref() == Some(digest) {
+                self.delete_prefix(&self.layout.tag(name, &tag)).await?;
+            }
+        }
+        if let Some(subject) = subject {
+            self.delete_object(&self.layout.referrer(name, subject, digest))
+                .await?;
+        }
+        self.delete_object(&self.layout.revision_link(name, digest))
+            .await?;
+        Ok(true)
+    }
+
+    /// The repository's tags in lexical order, or `None` when the repository
+    /// does not exist at all.
+    pub async fn tags(&self, name: &RepositoryName) -> Result<Option<Vec<Tag>>, StorageError> {
+        let listing = self
+            .objects
+            .list_with_delimiter(Some(&self.layout.tags(name)))
+            .await?;
+        let mut tags: Vec<Tag> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|prefix| prefix.filename()?.parse().ok())
+            .collect();
+        if tags.is_empty() && !self.repository_exists(name).await? {
+            return Ok(None);
+        }
+        tags.sort();
+        Ok(Some(tags))
+    }
+
+    /// Whether anything at all is stored for the repository.
+    pub async fn repository_exists(&self, name: &RepositoryName) -> Result<bool, StorageError> {
+        let prefix = self.layout.repository(name);
+        let first = self.objects.list(Some(&prefix)).try_next().await?;
+        Ok(first.is_some())
+    }
+}
