@@ -1,0 +1,74 @@
+//! The API's error type and its one conversion to an HTTP response: the
+//! spec's JSON error body. A 5xx says little to the client; the log says
+//! everything.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use registry_core::{ErrorCode, RegistryError};
+use registry_storage::{StorageError, UploadError};
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError::Registry(RegistryError::new(code, message))
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(error: UploadError) -> Self {
+        let message = error.to_string();
+        match error {
+            UploadError::Unknown => ApiError::new(ErrorCode::BlobUploadUnknown, message),
+            UploadError::OutOfOrder { .. } => ApiError::Registry(
+                RegistryError::new(ErrorCode::BlobUploadInvalid, message).with_status(416),
+            ),
+            UploadError::Inconsistent => ApiError::new(ErrorCode::BlobUploadInvalid, message),
+            UploadError::DigestMismatch { .. } => ApiError::new(ErrorCode::DigestInvalid, message),
+            UploadError::Storage(StorageError::Body(source)) => ApiError::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("the request body could not be read: {source}"),
+            ),
+            UploadError::Storage(storage) => ApiError::Storage(storage),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            ApiError::Registry(error) => error,
+            ApiError::Storage(error) => {
+                tracing::error!(%error, "storage failure");
+                RegistryError::new(ErrorCode::Unknown, "internal storage error")
+            }
+        };
+        let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut entry = serde_json::json!({ "code": error.code.as_str(), "message": error.message });
+        if let Some(detail) = &error.detail {
+            entry["detail"] = detail.clone();
+        }
+        let body = serde_json::json!({ "errors": [entry] }).to_string();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(seconds) = error
+            .detail
+            .as_ref()
+            .and_then(|detail| detail.get("retryAfterSeconds"))
+            .and_then(serde_json::Value::as_u64)
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

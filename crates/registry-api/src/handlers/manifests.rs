@@ -1,0 +1,248 @@
+//! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use futures::{StreamExt, TryStreamExt};
+use registry_core::{Digest, DigestHasher, ErrorCode, Reference, RegistryError, RepositoryName};
+use registry_storage::StorageError;
+
+use super::{OCI_SUBJECT, digest_headers, empty_response, header_value};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::manifest::{self, MAX_MANIFEST_SIZE, ParsedManifest};
+
+/// Existence checks in flight at once while validating a manifest.
+const CHECK_CONCURRENCY: usize = 16;
+
+fn manifest_unknown(name: &RepositoryName, reference: &Reference) -> ApiError {
+    RegistryError::new(
+        ErrorCode::ManifestUnknown,
+        format!("manifest {reference} is not in repository {name}"),
+    )
+    .into()
+}
+
+/// The digest a reference names in the repository.
+async fn resolve(
+    state: &AppState,
+    name: &RepositoryName,
+    reference: &Reference,
+) -> ApiResult<Digest> {
+    match reference {
+        Reference::Digest(digest) => Ok(digest.clone()),
+        Reference::Tag(tag) => state
+            .store
+            .resolve_tag(name, tag)
+            .await?
+            .ok_or_else(|| manifest_unknown(name, reference)),
+    }
+}
+
+pub async fn get(
+    state: &AppState,
+    name: &RepositoryName,
+    reference: &Reference,
+    request_headers: &HeaderMap,
+    head: bool,
+) -> ApiResult<Response> {
+    let digest = resolve(state, name, reference).await?;
+    let body = state
+        .store
+        .read_manifest(name, &digest)
+        .await
+        .map_err(|error| match error {
+            StorageError::NotFound => manifest_unknown(name, reference),
+            other => other.into(),
+        })?;
+    let media_type = manifest::media_type_of(&body);
+    if matches!(reference, Reference::Tag(_)) && !accepts(request_headers, &media_type) {
+        return Err(RegistryError::new(
+            ErrorCode::ManifestUnknown,
+            format!("manifest {reference} is {media_type}, which the Accept header does not list"),
+        )
+        .into());
+    }
+    let mut headers = digest_headers(&digest);
+    headers.insert(header::CONTENT_TYPE, header_value(&media_type));
+    headers.insert(header::CONTENT_LENGTH, body.len().into());
+    let body = if head { Body::empty() } else { Body::from(body) };
+    let mut response = Response::new(body);
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// Whether the `Accept` headers admit `media_type`; no `Accept` admits all.
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    let mut listed = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|entry| entry.split(';').next().unwrap_or("").trim())
+        .filter(|entry| !entry.is_empty())
+        .peekable();
+    if listed.peek().is_none() {
+        return true;
+    }
+    let family = media_type.split('/').next().unwrap_or("");
+    listed.any(|entry| {
+        entry == media_type || entry == "*/*" || entry.strip_suffix("/*") == Some(family)
+    })
+}
+
+pub async fn put(
+    state: &AppState,
+    name: &RepositoryName,
+    reference: &Reference,
+    request_headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let body = axum::body::to_bytes(body, MAX_MANIFEST_SIZE)
+        .await
+        .map_err(|_| {
+            RegistryError::new(
+                ErrorCode::ManifestInvalid,
+                format!("manifest is larger than {MAX_MANIFEST_SIZE} bytes or was cut short"),
+            )
+            .with_status(413)
+        })?;
+    let digest = match reference {
+        Reference::Digest(expected) => {
+            let mut hasher = DigestHasher::new(expected.algorithm());
+            hasher.update(&body);
+            let computed = hasher.finish();
+            if &computed != expected {
+                return Err(RegistryError::new(
+                    ErrorCode::DigestInvalid,
+                    format!("manifest body has digest {computed}, not {expected}"),
+                )
+                .into());
+            }
+            computed
+        }
+        Reference::Tag(_) => Digest::sha256_of(&body),
+    };
+    let content_type = request_headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or("").trim());
+    let parsed = manifest::parse(content_type, &body)?;
+    check_references(state, name, &parsed).await?;
+    let tag = match reference {
+        Reference::Tag(tag) => Some(tag),
+        Reference::Digest(_) => None,
+    };
+    let referrer = match &parsed.subject {
+        Some(subject) => Some((subject, manifest::referrer_descriptor(&parsed, &digest, &body)?)),
+        None => None,
+    };
+    state
+        .store
+        .put_manifest(name, &digest, body, tag)
+        .await?;
+    let mut headers = digest_headers(&digest);
+    headers.remove(header::ETAG);
+    headers.insert(
+        header::LOCATION,
+        header_value(&format!("/v2/{name}/manifests/{digest}")),
+    );
+    if let Some((subject, descriptor)) = referrer {
+        state
+            .store
+            .add_referrer(name, subject, &digest, descriptor)
+            .await?;
+        headers.insert(OCI_SUBJECT, header_value(&subject.to_string()));
+    }
+    tracing::info!(repository = %name, %reference, %digest, media_type = %parsed.media_type, "manifest stored");
+    Ok(empty_response(StatusCode::CREATED, headers))
+}
+
+/// Every blob and child manifest the manifest names must be in the
+/// repository already; the subject need not be.
+async fn check_references(
+    state: &AppState,
+    name: &RepositoryName,
+    parsed: &ParsedManifest,
+) -> ApiResult<()> {
+    let blobs = parsed.blobs.iter().map(|digest| (digest.clone(), false));
+    let manifests = parsed.manifests.iter().map(|digest| (digest.clone(), true));
+    let references: Vec<(Digest, bool)> = blobs.chain(manifests).collect();
+    let checks = futures::stream::iter(references)
+        .map(|(digest, is_manifest)| missing_reference(state, name, digest, is_manifest))
+        .buffer_unordered(CHECK_CONCURRENCY)
+        .try_filter_map(|missing| async move { Ok(missing) });
+    let missing = std::pin::pin!(checks).try_next().await?;
+    match missing {
+        None => Ok(()),
+        Some(digest) => Err(RegistryError::new(
+            ErrorCode::ManifestBlobUnknown,
+            format!("manifest references {digest}, which is not in repository {name}; push it first"),
+        )
+        .with_detail(serde_json::json!({ "digest": digest.to_string() }))
+        .into()),
+    }
+}
+
+/// The digest again when the repository lacks it.
+async fn missing_reference(
+    state: &AppState,
+    name: &RepositoryName,
+    digest: Digest,
+    is_manifest: bool,
+) -> Result<Option<Digest>, StorageError> {
+    let present = if is_manifest {
+        state.store.has_manifest(name, &digest).await?
+    } else {
+        state.store.repository_blob_size(name, &digest).await?.is_some()
+    };
+    Ok((!present).then_some(digest))
+}
+
+pub async fn delete(
+    state: &AppState,
+    name: &RepositoryName,
+    reference: &Reference,
+) -> ApiResult<Response> {
+    let deleted = match reference {
+        Reference::Tag(tag) => state.store.delete_tag(name, tag).await?,
+        Reference::Digest(digest) => {
+            let subject = match state.store.read_manifest(name, digest).await {
+                Ok(body) => manifest::parse(None, &body).ok().and_then(|parsed| parsed.subject),
+                Err(StorageError::NotFound) => return Err(manifest_unknown(name, reference)),
+                Err(other) => return Err(other.into()),
+            };
+            state
+                .store
+                .delete_manifest(name, digest, subject.as_ref())
+                .await?
+        }
+    };
+    if !deleted {
+        return Err(manifest_unknown(name, reference));
+    }
+    tracing::info!(repository = %name, %reference, "manifest deleted");
+    Ok(empty_response(StatusCode::ACCEPTED, HeaderMap::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn accept_lists_types_and_wildcards() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+            headers
+        };
+        let oci = registry_core::media_types::OCI_MANIFEST;
+        assert!(accepts(&HeaderMap::new(), oci));
+        assert!(accepts(&with("application/vnd.oci.image.manifest.v1+json; q=0.5"), oci));
+        assert!(accepts(&with("text/plain, */*"), oci));
+        assert!(accepts(&with("application/*"), oci));
+        assert!(!accepts(&with(registry_core::media_types::DOCKER_MANIFEST), oci));
+    }
+}

@@ -1,0 +1,155 @@
+//! Blob uploads: `POST /v2/<name>/blobs/uploads/` (session, monolithic with
+//! `?digest=`, or cross-repository mount), `PATCH` chunks, `PUT ?digest=` to
+//! close, `GET` for progress and `DELETE` to cancel.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use registry_core::{ErrorCode, RegistryError, RepositoryName};
+use registry_storage::UploadId;
+
+use super::{DOCKER_UPLOAD_UUID, blob_created, body_stream, empty_response, header_value, query_digest};
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::metrics::bytes_received;
+use crate::query::Query;
+
+pub async fn start(
+    state: &AppState,
+    name: &RepositoryName,
+    query: &Query,
+    body: Body,
+) -> ApiResult<Response> {
+    if let Some(mount) = query.get("mount") {
+        let digest = query_digest(mount)?;
+        let mountable = match query.get("from") {
+            Some(from) => {
+                let from: RepositoryName = from.parse().map_err(|error: registry_core::NameError| {
+                    RegistryError::new(ErrorCode::NameInvalid, format!("from: {error}"))
+                })?;
+                state.store.repository_blob_size(&from, &digest).await?.is_some()
+            }
+            None => state.store.blob_size(&digest).await?.is_some(),
+        };
+        if mountable {
+            state.store.link_blob(name, &digest).await?;
+            tracing::info!(repository = %name, %digest, from = query.get("from"), "blob mounted");
+            return Ok(blob_created(name, &digest));
+        }
+    } else if let Some(digest) = query.get("digest") {
+        let digest = query_digest(digest)?;
+        let size = state.store.put_blob(name, &digest, body_stream(body)).await?;
+        bytes_received(size);
+        tracing::info!(repository = %name, %digest, size, "blob stored");
+        return Ok(blob_created(name, &digest));
+    }
+    let id = state.store.create_upload(name).await?;
+    Ok(upload_progress(StatusCode::ACCEPTED, name, &id, 0))
+}
+
+pub async fn status(state: &AppState, name: &RepositoryName, id: &UploadId) -> ApiResult<Response> {
+    let status = state.store.upload_status(name, id).await?;
+    Ok(upload_progress(StatusCode::NO_CONTENT, name, id, status.offset))
+}
+
+pub async fn patch(
+    state: &AppState,
+    name: &RepositoryName,
+    id: &UploadId,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let start = chunk_start(headers)?;
+    let before = state.store.upload_status(name, id).await?.offset;
+    let offset = state
+        .store
+        .append_upload(name, id, start, body_stream(body))
+        .await?;
+    bytes_received(offset - before);
+    Ok(upload_progress(StatusCode::ACCEPTED, name, id, offset))
+}
+
+pub async fn finish(
+    state: &AppState,
+    name: &RepositoryName,
+    id: &UploadId,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let digest = query.get("digest").ok_or_else(|| {
+        RegistryError::new(
+            ErrorCode::DigestInvalid,
+            "closing an upload needs the blob's digest in the ?digest= query parameter",
+        )
+    })?;
+    let digest = query_digest(digest)?;
+    let start = chunk_start(headers)?;
+    let size = state
+        .store
+        .complete_upload(name, id, &digest, Some((start, body_stream(body))))
+        .await?;
+    tracing::info!(repository = %name, %digest, size, upload = %id, "blob upload completed");
+    Ok(blob_created(name, &digest))
+}
+
+pub async fn cancel(state: &AppState, name: &RepositoryName, id: &UploadId) -> ApiResult<Response> {
+    state.store.cancel_upload(name, id).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT, HeaderMap::new()))
+}
+
+/// `Location`, `Range` and `Docker-Upload-UUID` for a session holding
+/// `offset` bytes.
+fn upload_progress(status: StatusCode, name: &RepositoryName, id: &UploadId, offset: u64) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::LOCATION,
+        header_value(&format!("/v2/{name}/blobs/uploads/{id}")),
+    );
+    headers.insert(
+        header::RANGE,
+        header_value(&format!("0-{}", offset.saturating_sub(1))),
+    );
+    headers.insert(DOCKER_UPLOAD_UUID, header_value(&id.to_string()));
+    empty_response(status, headers)
+}
+
+/// The first byte's offset from `Content-Range` (`<start>-<end>`, also
+/// accepted with a `bytes ` or `bytes=` prefix and a `/<total>` suffix),
+/// checked against `Content-Length`.
+fn chunk_start(headers: &HeaderMap) -> Result<Option<u64>, RegistryError> {
+    let Some(value) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        RegistryError::new(
+            ErrorCode::BlobUploadInvalid,
+            "Content-Range must be <first byte>-<last byte> of this chunk",
+        )
+        .with_status(416)
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    let text = text
+        .strip_prefix("bytes=")
+        .or_else(|| text.strip_prefix("bytes "))
+        .unwrap_or(text);
+    let text = text.split('/').next().unwrap_or(text);
+    let (first, last) = text.split_once('-').ok_or_else(invalid)?;
+    let first: u64 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u64 = last.trim().parse().map_err(|_| invalid())?;
+    if last < first {
+        return Err(invalid());
+    }
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = length
+        && length != last - first + 1
+    {
+        return Err(RegistryError::new(
+            ErrorCode::SizeInvalid,
+            format!("Content-Length {length} does not match Content-Range {first}-{last}"),
+        ));
+    }
+    Ok(Some(first))
+}

@@ -1,0 +1,74 @@
+//! registry-api: the OCI Distribution HTTP API (`/v2/...`) over the registry
+//! store, plus `/healthz` and `/metrics`, and the admin gRPC port.
+//!
+//! `main.rs` only parses [`Config`] and calls [`run`]; everything else is
+//! here so tests can drive it in process or on real sockets.
+
+mod admin;
+mod app;
+mod config;
+mod endpoint;
+mod error;
+mod handlers;
+mod manifest;
+mod metrics;
+mod query;
+mod router;
+mod write_gate;
+
+pub use app::{App, AppState};
+pub use config::Config;
+pub use router::router;
+pub use write_gate::WriteGate;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the store: {0}")]
+    Storage(#[from] registry_storage::OpenError),
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+    #[error("the admin gRPC server failed: {0}")]
+    Admin(#[from] tonic::transport::Error),
+    #[error(
+        "--auth-endpoint is set, but this build of registry-api cannot check credentials yet; \
+         refusing to serve rather than serve without authentication"
+    )]
+    AuthUnavailable,
+}
+
+/// Serves the API on `listener` and the admin port on `admin_listener`
+/// until `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    if config.auth_endpoint.is_some() {
+        return Err(ServeError::AuthUnavailable);
+    }
+    let store = registry_storage::Store::open(&config.storage)?;
+    let state = AppState::new(store, WriteGate::new(config.read_only_on_boot));
+    tracing::warn!("no --auth-endpoint: every client may pull, push and delete without credentials");
+    if config.read_only_on_boot {
+        tracing::warn!("starting read-only: pushes and deletes are refused");
+    }
+    tracing::info!(
+        listen = %listener.local_addr().map_err(ServeError::Http)?,
+        admin = %admin_listener.local_addr().map_err(ServeError::Http)?,
+        storage = %config.storage,
+        "registry-api serving"
+    );
+    let http = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let admin = admin::serve(admin_listener, shutdown.clone());
+    let (http, admin) = tokio::join!(http, admin);
+    http.map_err(ServeError::Http)?;
+    admin?;
+    tracing::info!("registry-api stopped");
+    Ok(())
+}

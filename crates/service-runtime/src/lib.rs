@@ -1,0 +1,8 @@
+//! What every Berth binary starts with: one tracing set-up with a log format
+//! switch, and a shutdown token cancelled on SIGTERM or Ctrl-C.
+
+mod shutdown;
+mod telemetry;
+
+pub use shutdown::shutdown_on_signal;
+pub use telemetry::{LogFormat, init_tracing};

@@ -1,0 +1,49 @@
+//! A minimal push client over reqwest, for setting up test fixtures.
+
+use crate::{Blob, Image};
+
+/// Pushes one blob with a monolithic `POST ?digest=`.
+pub async fn push_blob(client: &reqwest::Client, base: &str, repository: &str, blob: &Blob) {
+    let url = format!("{base}/v2/{repository}/blobs/uploads/?digest={}", blob.digest);
+    let response = client
+        .post(url)
+        .body(blob.bytes.clone())
+        .send()
+        .await
+        .expect("blob push request");
+    assert_eq!(response.status(), 201, "pushing blob {}", blob.digest);
+}
+
+/// Pushes a manifest under `reference` (a tag or a digest).
+pub async fn push_manifest(
+    client: &reqwest::Client,
+    base: &str,
+    repository: &str,
+    reference: &str,
+    manifest: &Blob,
+) {
+    let response = client
+        .put(format!("{base}/v2/{repository}/manifests/{reference}"))
+        .header("content-type", &manifest.media_type)
+        .body(manifest.bytes.clone())
+        .send()
+        .await
+        .expect("manifest push request");
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, 201, "pushing manifest {reference}: {body}");
+}
+
+/// Pushes an image's blobs and its manifest under `tag`.
+pub async fn push_image(
+    client: &reqwest::Client,
+    base: &str,
+    repository: &str,
+    tag: &str,
+    image: &Image,
+) {
+    for blob in image.blobs() {
+        push_blob(client, base, repository, blob).await;
+    }
+    push_manifest(client, base, repository, tag, &image.manifest).await;
+}

@@ -1,0 +1,16 @@
+//! Shared test fixtures for every Berth crate: images built locally (nothing
+//! is pulled from the internet), OCI layout directories for skopeo and
+//! podman, a harness that runs registry-api on ephemeral loopback ports, a
+//! small push client, and the rule for tests that need an external tool.
+
+mod client;
+mod images;
+mod layout;
+mod server;
+mod tools;
+
+pub use client::{push_blob, push_image, push_manifest};
+pub use images::{Blob, Image, Index, random_bytes};
+pub use layout::write_oci_layout;
+pub use server::TestRegistry;
+pub use tools::{Tool, command_output, require_tool};

@@ -1,0 +1,59 @@
+//! External tools (skopeo, podman, docker-registry, moto_server, ...):
+//! a test that needs one skips with a clear message where it is missing,
+//! unless `CI=true`, where a missing tool fails the test.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// An external program found on `PATH`.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    pub path: PathBuf,
+}
+
+impl Tool {
+    pub fn command(&self) -> Command {
+        Command::new(&self.path)
+    }
+}
+
+/// The tool, or `None` (and a skip message) where it is missing outside CI.
+///
+/// # Panics
+/// Where the tool is missing and `CI=true`.
+pub fn require_tool(name: &str) -> Option<Tool> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    match found {
+        Some(path) => Some(Tool { path }),
+        None if std::env::var("CI").is_ok_and(|value| value == "true") => {
+            panic!("{name} is required in CI but is not installed (.ci/run installs it)")
+        }
+        None => {
+            eprintln!("SKIPPED: {name} is not installed; install it to run this test");
+            None
+        }
+    }
+}
+
+/// Runs a command to completion and returns its standard output, failing
+/// the test with everything it printed when it fails.
+pub fn command_output(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|error| {
+        panic!("cannot run {:?}: {error}", command.get_program())
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{:?} {:?} failed with {}:\n{}\n{}",
+        command.get_program(),
+        command.get_args().collect::<Vec<_>>(),
+        output.status,
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
