@@ -16,9 +16,6 @@ pub async fn serve(
         .await;
     tonic::transport::Server::builder()
         .add_service(health)
-        .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
-            shutdown.cancelled_owned(),
-        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await
 }

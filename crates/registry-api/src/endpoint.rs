@@ -36,12 +36,15 @@ impl Endpoint {
             let name = name_before(3)?;
             return match segments[count - 1] {
                 "" => Ok(Endpoint::UploadStart(name)),
-                id => id.parse().map(|id| Endpoint::Upload(name, id)).map_err(|_| {
-                    RegistryError::new(
-                        ErrorCode::BlobUploadUnknown,
-                        format!("upload {id:?} is not an upload session id"),
-                    )
-                }),
+                id => id
+                    .parse()
+                    .map(|id| Endpoint::Upload(name, id))
+                    .map_err(|_| {
+                        RegistryError::new(
+                            ErrorCode::BlobUploadUnknown,
+                            format!("upload {id:?} is not an upload session id"),
+                        )
+                    }),
             };
         }
         if count >= 2 {
@@ -123,11 +126,17 @@ mod tests {
         );
         assert_eq!(
             Endpoint::parse("a/manifests/latest"),
-            Ok(Endpoint::Manifest(name("a"), "latest".parse().expect("tag")))
+            Ok(Endpoint::Manifest(
+                name("a"),
+                "latest".parse().expect("tag")
+            ))
         );
         assert_eq!(
             Endpoint::parse(&format!("x/blobs/y/blobs/{DIGEST}")),
-            Ok(Endpoint::Blob(name("x/blobs/y"), DIGEST.parse().expect("digest")))
+            Ok(Endpoint::Blob(
+                name("x/blobs/y"),
+                DIGEST.parse().expect("digest")
+            ))
         );
         assert_eq!(
             Endpoint::parse("team/app/blobs/uploads/"),
@@ -139,7 +148,10 @@ mod tests {
         ));
         assert_eq!(
             Endpoint::parse(&format!("a/referrers/{DIGEST}")),
-            Ok(Endpoint::Referrers(name("a"), DIGEST.parse().expect("digest")))
+            Ok(Endpoint::Referrers(
+                name("a"),
+                DIGEST.parse().expect("digest")
+            ))
         );
     }
 
@@ -148,10 +160,22 @@ mod tests {
         let code = |path: &str| Endpoint::parse(path).map_err(|e| (e.code, e.status));
         assert_eq!(code("A/tags/list"), Err((ErrorCode::NameInvalid, 400)));
         assert_eq!(code("../x/tags/list"), Err((ErrorCode::NameInvalid, 400)));
-        assert_eq!(code("a/blobs/sha256:zz"), Err((ErrorCode::DigestInvalid, 400)));
-        assert_eq!(code("a/manifests/sha256:zz"), Err((ErrorCode::DigestInvalid, 400)));
-        assert_eq!(code("a/manifests/-bad"), Err((ErrorCode::ManifestInvalid, 400)));
-        assert_eq!(code("a/blobs/uploads/../x"), Err((ErrorCode::BlobUploadUnknown, 404)));
+        assert_eq!(
+            code("a/blobs/sha256:zz"),
+            Err((ErrorCode::DigestInvalid, 400))
+        );
+        assert_eq!(
+            code("a/manifests/sha256:zz"),
+            Err((ErrorCode::DigestInvalid, 400))
+        );
+        assert_eq!(
+            code("a/manifests/-bad"),
+            Err((ErrorCode::ManifestInvalid, 400))
+        );
+        assert_eq!(
+            code("a/blobs/uploads/../x"),
+            Err((ErrorCode::BlobUploadUnknown, 404))
+        );
         assert_eq!(code("a/unknown/x"), Err((ErrorCode::Unsupported, 404)));
     }
 }

@@ -52,15 +52,20 @@ impl IntoResponse for ApiError {
                 RegistryError::new(ErrorCode::Unknown, "internal storage error")
             }
         };
-        let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut entry = serde_json::json!({ "code": error.code.as_str(), "message": error.message });
+        let status =
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut entry =
+            serde_json::json!({ "code": error.code.as_str(), "message": error.message });
         if let Some(detail) = &error.detail {
             entry["detail"] = detail.clone();
         }
         let body = serde_json::json!({ "errors": [entry] }).to_string();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(seconds) = error
             .detail
             .as_ref()

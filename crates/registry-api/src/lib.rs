@@ -53,7 +53,9 @@ pub async fn run(
     }
     let store = registry_storage::Store::open(&config.storage)?;
     let state = AppState::new(store, WriteGate::new(config.read_only_on_boot));
-    tracing::warn!("no --auth-endpoint: every client may pull, push and delete without credentials");
+    tracing::warn!(
+        "no --auth-endpoint: every client may pull, push and delete without credentials"
+    );
     if config.read_only_on_boot {
         tracing::warn!("starting read-only: pushes and deletes are refused");
     }

@@ -14,12 +14,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::AppState;
 use crate::endpoint::Endpoint;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{blobs, listing, manifests, referrers, uploads};
 use crate::metrics::{RouteLabel, record_metrics, render_metrics};
 use crate::query::Query;
-use crate::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,19 +38,21 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("registry/2.0"),
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id,
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                )
+            }),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
@@ -119,7 +121,9 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
         (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => {
             blobs::get(state, &name, &digest, headers, head).await
         }
-        (Endpoint::Blob(name, digest), Method::DELETE) => blobs::delete(state, &name, &digest).await,
+        (Endpoint::Blob(name, digest), Method::DELETE) => {
+            blobs::delete(state, &name, &digest).await
+        }
         (Endpoint::UploadStart(name), Method::POST) => {
             uploads::start(state, &name, &query, body).await
         }
@@ -136,14 +140,21 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
         }
         (endpoint, method) => Err(RegistryError::new(
             ErrorCode::Unsupported,
-            format!("{method} is not supported on the {} endpoint", endpoint.route()),
+            format!(
+                "{method} is not supported on the {} endpoint",
+                endpoint.route()
+            ),
         )
         .into()),
     }
 }
 
 fn base(head: bool) -> Response {
-    let body = if head { Body::empty() } else { Body::from("{}") };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from("{}")
+    };
     let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -58,7 +58,9 @@ impl Digest {
     pub fn new(algorithm: Algorithm, hex: impl Into<String>) -> Result<Self, DigestError> {
         let hex = hex.into();
         let valid = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !valid {
             return Err(DigestError::BadHex(
                 format!("{algorithm}:{hex}"),

@@ -112,20 +112,8 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         for name in [
-            "",
-            "Alpine",
-            "a//b",
-            "/a",
-            "a/",
-            "..",
-            "a/../b",
-            "a/./b",
-            "-a",
-            "a-",
-            "a___b",
-            "a._b",
-            "a b",
-            "a%2fb",
+            "", "Alpine", "a//b", "/a", "a/", "..", "a/../b", "a/./b", "-a", "a-", "a___b", "a._b",
+            "a b", "a%2fb",
         ] {
             assert!(name.parse::<RepositoryName>().is_err(), "{name}");
         }

@@ -31,7 +31,9 @@ impl FromStr for Tag {
         let valid = !bytes.is_empty()
             && bytes.len() <= 128
             && word(&bytes[0])
-            && bytes[1..].iter().all(|b| word(b) || *b == b'.' || *b == b'-');
+            && bytes[1..]
+                .iter()
+                .all(|b| word(b) || *b == b'.' || *b == b'-');
         if valid {
             Ok(Tag(text.to_owned()))
         } else {

@@ -50,7 +50,9 @@ impl Store {
         digest: &Digest,
     ) -> Result<Option<u64>, StorageError> {
         let linked = self.exists(&self.layout.layer_link(name, digest)).await?
-            || self.exists(&self.layout.revision_link(name, digest)).await?;
+            || self
+                .exists(&self.layout.revision_link(name, digest))
+                .await?;
         if !linked {
             return Ok(None);
         }

@@ -1,8 +1,8 @@
 //! The repository listing: a walk of `repositories/` that finds every
 //! directory holding a `_manifests` directory, as Distribution's catalog does.
 
-use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use object_store::path::Path;
 use registry_core::RepositoryName;
 

@@ -71,7 +71,12 @@ impl Layout {
         ))
     }
 
-    pub(crate) fn tag_index_entry(&self, name: &RepositoryName, tag: &Tag, digest: &Digest) -> Path {
+    pub(crate) fn tag_index_entry(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+        digest: &Digest,
+    ) -> Path {
         let (algorithm, hex) = (digest.algorithm(), digest.hex());
         self.key(format_args!(
             "repositories/{name}/_manifests/tags/{tag}/index/{algorithm}/{hex}/link"

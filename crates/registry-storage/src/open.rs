@@ -39,8 +39,7 @@ impl Store {
         if !location.contains("://") {
             return open_directory(PathBuf::from(location));
         }
-        let url =
-            url::Url::parse(location).map_err(|_| OpenError::BadUrl(location.to_owned()))?;
+        let url = url::Url::parse(location).map_err(|_| OpenError::BadUrl(location.to_owned()))?;
         match url.scheme() {
             "memory" => Ok(Store::in_memory()),
             "file" => {

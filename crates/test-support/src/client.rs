@@ -4,7 +4,10 @@ use crate::{Blob, Image};
 
 /// Pushes one blob with a monolithic `POST ?digest=`.
 pub async fn push_blob(client: &reqwest::Client, base: &str, repository: &str, blob: &Blob) {
-    let url = format!("{base}/v2/{repository}/blobs/uploads/?digest={}", blob.digest);
+    let url = format!(
+        "{base}/v2/{repository}/blobs/uploads/?digest={}",
+        blob.digest
+    );
     let response = client
         .post(url)
         .body(blob.bytes.clone())

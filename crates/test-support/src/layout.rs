@@ -27,11 +27,8 @@ pub fn write_oci_layout(dir: &Path, images: &[(&str, &Image)], indexes: &[(&str,
         write_blob(&index.manifest);
         entries.push(tagged(&index.manifest, tag));
     }
-    std::fs::write(
-        dir.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .expect("writing oci-layout");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("writing oci-layout");
     let index = serde_json::json!({ "schemaVersion": 2, "manifests": entries });
     std::fs::write(dir.join("index.json"), index.to_string()).expect("writing index.json");
 }

@@ -3,12 +3,14 @@
 //! podman, a harness that runs registry-api on ephemeral loopback ports, a
 //! small push client, and the rule for tests that need an external tool.
 
+mod app;
 mod client;
 mod images;
 mod layout;
 mod server;
 mod tools;
 
+pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest};
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;

@@ -21,8 +21,12 @@ impl TestRegistry {
     /// Starts registry-api over the store at `storage` (a `--storage` value).
     pub async fn start(storage: &str) -> Self {
         let mut config = registry_api::Config::with_storage(storage);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding the API port");
-        let admin = TcpListener::bind("127.0.0.1:0").await.expect("binding the admin port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the API port");
+        let admin = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the admin port");
         let addr = listener.local_addr().expect("bound address");
         let admin_addr = admin.local_addr().expect("bound address");
         config.listen = addr;

@@ -42,9 +42,9 @@ pub fn require_tool(name: &str) -> Option<Tool> {
 /// Runs a command to completion and returns its standard output, failing
 /// the test with everything it printed when it fails.
 pub fn command_output(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|error| {
-        panic!("cannot run {:?}: {error}", command.get_program())
-    });
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {:?}: {error}", command.get_program()));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

@@ -14,9 +14,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::bytes_sent;
 
 fn blob_unknown(digest: &Digest) -> ApiError {
-    RegistryError::new(ErrorCode::BlobUnknown, format!("blob {digest} is not in this repository"))
-        .with_detail(serde_json::json!({ "digest": digest.to_string() }))
-        .into()
+    RegistryError::new(
+        ErrorCode::BlobUnknown,
+        format!("blob {digest} is not in this repository"),
+    )
+    .with_detail(serde_json::json!({ "digest": digest.to_string() }))
+    .into()
 }
 
 pub async fn get(
@@ -151,7 +154,13 @@ mod tests {
 
     #[test]
     fn everything_else_is_unsatisfiable() {
-        for range in ["bytes=100-", "bytes=5-1", "bytes=0-1,5-6", "items=0-1", "bytes=x-y"] {
+        for range in [
+            "bytes=100-",
+            "bytes=5-1",
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=x-y",
+        ] {
             assert_eq!(parse_range(range, 100), None, "{range}");
         }
         assert_eq!(parse_range("bytes=0-0", 0), None);

@@ -66,7 +66,11 @@ pub async fn get(
     let mut headers = digest_headers(&digest);
     headers.insert(header::CONTENT_TYPE, header_value(&media_type));
     headers.insert(header::CONTENT_LENGTH, body.len().into());
-    let body = if head { Body::empty() } else { Body::from(body) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(body)
+    };
     let mut response = Response::new(body);
     *response.headers_mut() = headers;
     Ok(response)
@@ -134,13 +138,13 @@ pub async fn put(
         Reference::Digest(_) => None,
     };
     let referrer = match &parsed.subject {
-        Some(subject) => Some((subject, manifest::referrer_descriptor(&parsed, &digest, &body)?)),
+        Some(subject) => Some((
+            subject,
+            manifest::referrer_descriptor(&parsed, &digest, &body)?,
+        )),
         None => None,
     };
-    state
-        .store
-        .put_manifest(name, &digest, body, tag)
-        .await?;
+    state.store.put_manifest(name, &digest, body, tag).await?;
     let mut headers = digest_headers(&digest);
     headers.remove(header::ETAG);
     headers.insert(
@@ -177,7 +181,9 @@ async fn check_references(
         None => Ok(()),
         Some(digest) => Err(RegistryError::new(
             ErrorCode::ManifestBlobUnknown,
-            format!("manifest references {digest}, which is not in repository {name}; push it first"),
+            format!(
+                "manifest references {digest}, which is not in repository {name}; push it first"
+            ),
         )
         .with_detail(serde_json::json!({ "digest": digest.to_string() }))
         .into()),
@@ -194,7 +200,11 @@ async fn missing_reference(
     let present = if is_manifest {
         state.store.has_manifest(name, &digest).await?
     } else {
-        state.store.repository_blob_size(name, &digest).await?.is_some()
+        state
+            .store
+            .repository_blob_size(name, &digest)
+            .await?
+            .is_some()
     };
     Ok((!present).then_some(digest))
 }
@@ -208,7 +218,9 @@ pub async fn delete(
         Reference::Tag(tag) => state.store.delete_tag(name, tag).await?,
         Reference::Digest(digest) => {
             let subject = match state.store.read_manifest(name, digest).await {
-                Ok(body) => manifest::parse(None, &body).ok().and_then(|parsed| parsed.subject),
+                Ok(body) => manifest::parse(None, &body)
+                    .ok()
+                    .and_then(|parsed| parsed.subject),
                 Err(StorageError::NotFound) => return Err(manifest_unknown(name, reference)),
                 Err(other) => return Err(other.into()),
             };
@@ -240,9 +252,15 @@ mod tests {
         };
         let oci = registry_core::media_types::OCI_MANIFEST;
         assert!(accepts(&HeaderMap::new(), oci));
-        assert!(accepts(&with("application/vnd.oci.image.manifest.v1+json; q=0.5"), oci));
+        assert!(accepts(
+            &with("application/vnd.oci.image.manifest.v1+json; q=0.5"),
+            oci
+        ));
         assert!(accepts(&with("text/plain, */*"), oci));
         assert!(accepts(&with("application/*"), oci));
-        assert!(!accepts(&with(registry_core::media_types::DOCKER_MANIFEST), oci));
+        assert!(!accepts(
+            &with(registry_core::media_types::DOCKER_MANIFEST),
+            oci
+        ));
     }
 }

@@ -42,7 +42,10 @@ pub async fn list(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCI_INDEX));
     if filter.is_some() {
-        headers.insert(OCI_FILTERS_APPLIED, HeaderValue::from_static("artifactType"));
+        headers.insert(
+            OCI_FILTERS_APPLIED,
+            HeaderValue::from_static("artifactType"),
+        );
     }
     Ok(response)
 }

@@ -8,7 +8,9 @@ use axum::response::Response;
 use registry_core::{ErrorCode, RegistryError, RepositoryName};
 use registry_storage::UploadId;
 
-use super::{DOCKER_UPLOAD_UUID, blob_created, body_stream, empty_response, header_value, query_digest};
+use super::{
+    DOCKER_UPLOAD_UUID, blob_created, body_stream, empty_response, header_value, query_digest,
+};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::metrics::bytes_received;
@@ -24,10 +26,15 @@ pub async fn start(
         let digest = query_digest(mount)?;
         let mountable = match query.get("from") {
             Some(from) => {
-                let from: RepositoryName = from.parse().map_err(|error: registry_core::NameError| {
-                    RegistryError::new(ErrorCode::NameInvalid, format!("from: {error}"))
-                })?;
-                state.store.repository_blob_size(&from, &digest).await?.is_some()
+                let from: RepositoryName =
+                    from.parse().map_err(|error: registry_core::NameError| {
+                        RegistryError::new(ErrorCode::NameInvalid, format!("from: {error}"))
+                    })?;
+                state
+                    .store
+                    .repository_blob_size(&from, &digest)
+                    .await?
+                    .is_some()
             }
             None => state.store.blob_size(&digest).await?.is_some(),
         };
@@ -38,7 +45,10 @@ pub async fn start(
         }
     } else if let Some(digest) = query.get("digest") {
         let digest = query_digest(digest)?;
-        let size = state.store.put_blob(name, &digest, body_stream(body)).await?;
+        let size = state
+            .store
+            .put_blob(name, &digest, body_stream(body))
+            .await?;
         bytes_received(size);
         tracing::info!(repository = %name, %digest, size, "blob stored");
         return Ok(blob_created(name, &digest));
@@ -49,7 +59,12 @@ pub async fn start(
 
 pub async fn status(state: &AppState, name: &RepositoryName, id: &UploadId) -> ApiResult<Response> {
     let status = state.store.upload_status(name, id).await?;
-    Ok(upload_progress(StatusCode::NO_CONTENT, name, id, status.offset))
+    Ok(upload_progress(
+        StatusCode::NO_CONTENT,
+        name,
+        id,
+        status.offset,
+    ))
 }
 
 pub async fn patch(
@@ -100,7 +115,12 @@ pub async fn cancel(state: &AppState, name: &RepositoryName, id: &UploadId) -> A
 
 /// `Location`, `Range` and `Docker-Upload-UUID` for a session holding
 /// `offset` bytes.
-fn upload_progress(status: StatusCode, name: &RepositoryName, id: &UploadId, offset: u64) -> Response {
+fn upload_progress(
+    status: StatusCode,
+    name: &RepositoryName,
+    id: &UploadId,
+    offset: u64,
+) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::LOCATION,
