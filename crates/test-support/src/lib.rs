@@ -15,4 +15,4 @@ pub use client::{push_blob, push_image, push_manifest};
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use server::TestRegistry;
-pub use tools::{Tool, command_output, require_tool};
+pub use tools::{Tool, command_output, is_root, require_tool, run_tool};

@@ -57,3 +57,19 @@ pub fn command_output(command: &mut Command) -> String {
     );
     stdout
 }
+
+/// [`command_output`] on a blocking thread, so servers on the test's own
+/// runtime keep answering while the tool runs.
+pub async fn run_tool(mut command: Command) -> String {
+    tokio::task::spawn_blocking(move || command_output(&mut command))
+        .await
+        .expect("the tool's thread")
+}
+
+/// Whether the tests run as root (podman with vfs storage needs it).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
