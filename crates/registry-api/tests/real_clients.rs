@@ -28,7 +28,9 @@ fn layout_manifests(dir: &Path) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_copies_inspects_lists_and_deletes() {
-    let Some(skopeo) = require_tool("skopeo") else { return };
+    let Some(skopeo) = require_tool("skopeo") else {
+        return;
+    };
     let work = tempfile::tempdir().expect("temporary directory");
     let storage = work.path().join("store");
     let registry = TestRegistry::start(storage.to_str().expect("utf-8")).await;
@@ -44,12 +46,26 @@ async fn skopeo_copies_inspects_lists_and_deletes() {
         run_tool(command)
     };
 
-    skopeo_with(&["copy", "--dest-tls-verify=false", &source("single"), &remote("v1")]).await;
-    skopeo_with(&["copy", "--all", "--dest-tls-verify=false", &source("multi"), &remote("multi")]).await;
+    skopeo_with(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &source("single"),
+        &remote("v1"),
+    ])
+    .await;
+    skopeo_with(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &source("multi"),
+        &remote("multi"),
+    ])
+    .await;
 
     let raw = skopeo_with(&["inspect", "--raw", "--tls-verify=false", &remote("v1")]).await;
     assert_eq!(raw.as_bytes(), &image.manifest.bytes[..]);
-    let raw_index = skopeo_with(&["inspect", "--raw", "--tls-verify=false", &remote("multi")]).await;
+    let raw_index =
+        skopeo_with(&["inspect", "--raw", "--tls-verify=false", &remote("multi")]).await;
     assert_eq!(raw_index.as_bytes(), &index.manifest.bytes[..]);
     let inspect = skopeo_with(&["inspect", "--tls-verify=false", &remote("v1")]).await;
     let inspect: serde_json::Value = serde_json::from_str(&inspect).expect("inspect JSON");
@@ -67,14 +83,26 @@ async fn skopeo_copies_inspects_lists_and_deletes() {
 
     let pulled = work.path().join("pulled");
     let destination = format!("oci:{}:multi", pulled.display());
-    skopeo_with(&["copy", "--all", "--src-tls-verify=false", &remote("multi"), &destination]).await;
+    skopeo_with(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &remote("multi"),
+        &destination,
+    ])
+    .await;
     assert_eq!(
         layout_manifests(&pulled),
         vec![(index.manifest.digest.to_string(), "multi".to_owned())]
     );
     for child in &index.images {
-        let blob = pulled.join("blobs/sha256").join(child.manifest.digest.hex());
-        assert_eq!(std::fs::read(blob).expect("child manifest pulled"), child.manifest.bytes);
+        let blob = pulled
+            .join("blobs/sha256")
+            .join(child.manifest.digest.hex());
+        assert_eq!(
+            std::fs::read(blob).expect("child manifest pulled"),
+            child.manifest.bytes
+        );
         for layer in &child.layers {
             let blob = pulled.join("blobs/sha256").join(layer.digest.hex());
             assert_eq!(std::fs::read(blob).expect("layer pulled"), layer.bytes);
@@ -139,7 +167,10 @@ async fn podman_pushes_and_pulls() {
     .expect("containers.conf");
     let with_env = |mut command: std::process::Command| {
         command
-            .env("CONTAINERS_REGISTRIES_CONF", config_dir.join("registries.conf"))
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                config_dir.join("registries.conf"),
+            )
             .env("CONTAINERS_STORAGE_CONF", config_dir.join("storage.conf"))
             .env("CONTAINERS_CONF", config_dir.join("containers.conf"));
         command
@@ -161,11 +192,14 @@ async fn podman_pushes_and_pulls() {
     write_oci_layout(&layout, &[("v1", &image)], &[]);
     let name = format!("{host}/podman/app:v1");
     let mut import = with_env(skopeo.command());
-    import.arg("copy").arg(format!("oci:{}:v1", layout.display())).arg(format!(
-        "containers-storage:[vfs@{}+{}]{name}",
-        root.display(),
-        run.display()
-    ));
+    import
+        .arg("copy")
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!(
+            "containers-storage:[vfs@{}+{}]{name}",
+            root.display(),
+            run.display()
+        ));
     run_tool(import).await;
 
     podman_with(&["push", "--tls-verify=false", &name]).await;

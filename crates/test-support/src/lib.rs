@@ -5,6 +5,7 @@
 
 mod app;
 mod client;
+mod external;
 mod images;
 mod layout;
 mod server;
@@ -12,6 +13,7 @@ mod tools;
 
 pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest};
+pub use external::{ChildServer, free_port, start_docker_registry, start_moto};
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use server::TestRegistry;

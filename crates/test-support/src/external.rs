@@ -1,0 +1,126 @@
+//! Reference servers run beside ours as child processes on ephemeral
+//! loopback ports: Debian's `docker-registry` (CNCF Distribution 2.8.2) and
+//! `moto_server` (an S3 protocol server).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::require_tool;
+
+/// A child process that is killed when dropped.
+#[derive(Debug)]
+pub struct ChildServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    pub port: u16,
+    child: Child,
+}
+
+impl ChildServer {
+    /// `127.0.0.1:<port>`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the process and waits for it.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A loopback port that was free a moment ago, for servers that cannot be
+/// handed a bound socket.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
+    listener.local_addr().expect("bound address").port()
+}
+
+async fn wait_until_ready(url: &str, child: &mut Child, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = reqwest::get(url).await
+            && response.status().is_success()
+        {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited with {status} before it answered {url}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not answer {url} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Debian's `docker-registry` serving the filesystem store at `root`, with
+/// deletes enabled; `None` where it is not installed (outside CI).
+pub async fn start_docker_registry(root: &Path) -> Option<ChildServer> {
+    let tool = require_tool("docker-registry")?;
+    let port = free_port();
+    let config = root.with_extension("distribution.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+             delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-tests\n",
+            root.display()
+        ),
+    )
+    .expect("writing the docker-registry config");
+    let mut child = tool
+        .command()
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting docker-registry");
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&format!("{url}/v2/"), &mut child, "docker-registry").await;
+    Some(ChildServer { url, port, child })
+}
+
+/// `moto_server` with an empty bucket `bucket`; `None` where it is not
+/// installed (outside CI). Returns the server and the `--storage` URL of
+/// the bucket under `prefix`.
+pub async fn start_moto(bucket: &str, prefix: &str) -> Option<(ChildServer, String)> {
+    let tool = require_tool("moto_server")?;
+    let port = free_port();
+    let mut child = Command::new(&tool.path)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting moto_server");
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&format!("{url}/moto-api/"), &mut child, "moto_server").await;
+    let created = reqwest::Client::new()
+        .put(format!("{url}/{bucket}"))
+        .send()
+        .await
+        .expect("creating the bucket");
+    assert!(
+        created.status().is_success(),
+        "creating bucket {bucket}: {}",
+        created.status()
+    );
+    let storage = format!(
+        "s3://{bucket}/{prefix}?endpoint={url}&region=us-east-1&allow_http=true\
+         &access_key_id=test&secret_access_key=test"
+    );
+    Some((ChildServer { url, port, child }, storage))
+}
