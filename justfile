@@ -1,0 +1,23 @@
+# Berth's everyday commands. `just ci` runs what CI runs.
+
+# Run the whole registry on loopback over ./data.
+run:
+    cargo run --release
+
+# Run every test (tools such as skopeo are used where installed).
+test:
+    cargo test --workspace
+
+# Install the test tools (as root), then format check, lint and test: what CI runs.
+ci:
+    bash .ci/run
+
+# Berth beside Debian's docker-registry on the same workload; prints ratios.
+bench:
+    cargo run --release -p registry-bench --
+
+fmt:
+    cargo fmt --all
+
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
