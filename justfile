@@ -13,8 +13,9 @@ ci:
     bash .ci/run
 
 # Berth beside Debian's docker-registry on the same workload; prints ratios.
-bench:
-    cargo run --release -p registry-bench --
+bench *args:
+    cargo build --release -p registry-api -p registry-bench
+    ./target/release/registry-bench {{args}}
 
 fmt:
     cargo fmt --all

@@ -173,7 +173,7 @@ mod tests {
             Err((ErrorCode::ManifestInvalid, 400))
         );
         assert_eq!(
-            code("a/blobs/uploads/../x"),
+            code("a/blobs/uploads/..%2Fx"),
             Err((ErrorCode::BlobUploadUnknown, 404))
         );
         assert_eq!(code("a/unknown/x"), Err((ErrorCode::Unsupported, 404)));

@@ -33,6 +33,9 @@ impl From<UploadError> for ApiError {
                 RegistryError::new(ErrorCode::BlobUploadInvalid, message).with_status(416),
             ),
             UploadError::Inconsistent => ApiError::new(ErrorCode::BlobUploadInvalid, message),
+            UploadError::Busy => ApiError::Registry(
+                RegistryError::new(ErrorCode::BlobUploadInvalid, message).with_status(409),
+            ),
             UploadError::DigestMismatch { .. } => ApiError::new(ErrorCode::DigestInvalid, message),
             UploadError::Storage(StorageError::Body(source)) => ApiError::new(
                 ErrorCode::BlobUploadInvalid,

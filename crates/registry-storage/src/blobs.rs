@@ -9,6 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStoreExt};
 use registry_core::{Digest, DigestHasher, RepositoryName};
 
+use crate::hashing::copy_hashed;
 use crate::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
 
@@ -65,13 +66,25 @@ impl Store {
         digest: &Digest,
         range: Option<Range<u64>>,
     ) -> Result<BlobRead, StorageError> {
+        self.read_object(&self.layout.blob_data(digest), range)
+            .await
+    }
+
+    /// Opens any object for streaming. On a local filesystem the file is
+    /// read in large pieces (object_store's own stream reads 8 KiB at a
+    /// time, each on the blocking pool).
+    pub(crate) async fn read_object(
+        &self,
+        key: &object_store::path::Path,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobRead, StorageError> {
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
         };
         let result = self
             .objects
-            .get_opts(&self.layout.blob_data(digest), options)
+            .get_opts(key, options)
             .await
             .map_err(StorageError::from_backend)?;
         let (size, range) = (result.meta.size, result.range.clone());
@@ -91,19 +104,38 @@ impl Store {
     /// Stores a blob whose digest the client named in advance: streamed,
     /// hashed on the way, and made visible only when the digest matched.
     /// Returns the blob's size.
+    ///
+    /// On a local filesystem the bytes go through an upload session, so a
+    /// crash midway leaves nothing under `blobs/`; on an object store a
+    /// multipart upload is invisible until it completes.
     pub async fn put_blob(
         &self,
         name: &RepositoryName,
         digest: &Digest,
         body: ByteStream,
     ) -> Result<u64, UploadError> {
-        let mut hasher = DigestHasher::new(digest.algorithm());
-        let mut writer = ObjectWriter::new(&*self.objects, self.layout.blob_data(digest));
-        if let Err(error) = writer.write_stream(body, &mut hasher).await {
-            writer.abort().await;
-            return Err(error);
+        if self.local_root.is_some() {
+            let id = self.create_upload(name).await?;
+            let stored = self
+                .complete_upload(name, &id, digest, Some((None, body)))
+                .await;
+            if stored.is_err()
+                && let Err(error) = self.cancel_upload(name, &id).await
+                && !matches!(error, UploadError::Unknown)
+            {
+                tracing::warn!(upload = %id, %error, "removing a failed upload");
+            }
+            return stored;
         }
-        let computed = hasher.finish();
+        let hasher = DigestHasher::new(digest.algorithm());
+        let mut writer = ObjectWriter::new(&*self.objects, self.layout.blob_data(digest));
+        let computed = match copy_hashed(body, hasher, &mut writer).await {
+            Ok(hasher) => hasher.finish(),
+            Err(error) => {
+                writer.abort().await;
+                return Err(error);
+            }
+        };
         if &computed != digest {
             writer.abort().await;
             return Err(UploadError::DigestMismatch {

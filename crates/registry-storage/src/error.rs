@@ -34,6 +34,8 @@ pub enum UploadError {
     OutOfOrder { requested: u64, current: u64 },
     #[error("upload session holds overlapping chunks; start a new upload")]
     Inconsistent,
+    #[error("another chunk of this upload is being written; retry when it has finished")]
+    Busy,
     #[error("uploaded content has digest {computed}, not {expected}")]
     DigestMismatch { expected: Digest, computed: Digest },
     #[error(transparent)]

@@ -105,9 +105,16 @@ impl Layout {
         ))
     }
 
-    /// The sha256 state after hashing everything up to the end of a chunk.
-    pub(crate) fn upload_chunk_state(&self, chunk: &Path) -> Path {
-        Path::from(format!("{chunk}.sha256state"))
+    /// The sha256 state after hashing the first `offset` bytes of an upload.
+    pub(crate) fn upload_hash_state(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        offset: u64,
+    ) -> Path {
+        self.key(format_args!(
+            "repositories/{name}/_uploads/{id}/hashstates/sha256/{offset}"
+        ))
     }
 
     /// Berth's referrers index: under `_referrers`, a directory Distribution

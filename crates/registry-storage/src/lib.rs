@@ -8,8 +8,10 @@
 mod blobs;
 mod catalog;
 mod error;
+mod hashing;
 mod layout;
 mod links;
+mod local_append;
 mod manifests;
 mod open;
 mod referrers;
@@ -35,6 +37,9 @@ pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 pub struct Store {
     objects: Arc<dyn ObjectStore>,
     layout: layout::Layout,
+    /// The directory behind `objects` when it is a local filesystem, where
+    /// uploads append to one file instead of keeping one object per chunk.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -43,6 +48,7 @@ impl Store {
         Store {
             objects,
             layout: layout::Layout::new(root),
+            local_root: None,
         }
     }
 

@@ -48,9 +48,16 @@ impl Store {
         }
     }
 
-    /// Deletes every object under `prefix`, with the backend's batching.
+    /// Deletes every object under `prefix`, with the backend's batching; on
+    /// a local filesystem, the directory with everything in it.
     pub(crate) async fn delete_prefix(&self, prefix: &Path) -> Result<(), StorageError> {
         use futures::{StreamExt, TryStreamExt};
+        if let Some(root) = &self.local_root {
+            return match tokio::fs::remove_dir_all(root.join(prefix.as_ref())).await {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+                _ => Ok(()),
+            };
+        }
         let locations = self
             .objects
             .list(Some(prefix))

@@ -59,8 +59,14 @@ fn open_directory(path: PathBuf) -> Result<Store, OpenError> {
         path: path.clone(),
         source,
     })?;
+    let path = std::fs::canonicalize(&path).map_err(|source| OpenError::CreateDirectory {
+        path: path.clone(),
+        source,
+    })?;
     let objects = LocalFileSystem::new_with_prefix(&path)?.with_automatic_cleanup(true);
-    Ok(Store::new(Arc::new(objects), Path::default()))
+    let mut store = Store::new(Arc::new(objects), Path::default());
+    store.local_root = Some(path);
+    Ok(store)
 }
 
 fn open_s3(url: &url::Url) -> Result<Store, OpenError> {

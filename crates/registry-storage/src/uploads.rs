@@ -2,12 +2,18 @@
 //! may hop between replicas.
 //!
 //! A session is a directory `_uploads/<id>/` holding `startedat` (RFC 3339,
-//! as Distribution writes it) and one object per received chunk, named by its
-//! start offset and a nonce. Beside each chunk, the sha256 state after it, so
-//! the next chunk and the final check continue hashing without reading
-//! earlier chunks again. A missing state (a crash between the two writes) is
-//! recovered by hashing the chunks once more.
+//! as Distribution writes it), the received bytes under `chunks/`, and
+//! `hashstates/sha256/<offset>`: the sha256 state after the first `offset`
+//! bytes, so the next chunk and the final check continue hashing without
+//! reading earlier chunks again. A missing state (a crash between two
+//! writes) is recovered by hashing the bytes once more.
+//!
+//! On an object store each chunk is one object, named by its start offset
+//! and a nonce, so two writers never share a key; closing concatenates
+//! them. On a local filesystem the bytes go to one file that each chunk is
+//! appended to (see `local_append`), and closing is a rename.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
@@ -18,6 +24,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 use registry_core::{Algorithm, Digest, DigestHasher, RepositoryName};
 use uuid::Uuid;
 
+use crate::hashing::copy_hashed;
+use crate::local_append::LocalAppender;
 use crate::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
 
@@ -57,8 +65,13 @@ struct Chunk {
     key: Path,
     start: u64,
     size: u64,
-    has_state: bool,
 }
+
+/// The nonce of the single chunk a local-filesystem session appends to.
+const LOCAL_CHUNK: &str = "local";
+
+/// The largest object S3 copies server-side in one request.
+const SERVER_SIDE_COPY_LIMIT: u64 = 5 << 30;
 
 impl Chunk {
     fn end(&self) -> u64 {
@@ -66,10 +79,12 @@ impl Chunk {
     }
 }
 
-/// The chunks of a session, in order and contiguous from offset 0.
+/// The chunks of a session, in order and contiguous from offset 0, and the
+/// offsets with a saved hash state.
 #[derive(Debug)]
 struct Session {
     chunks: Vec<Chunk>,
+    hash_states: HashSet<u64>,
 }
 
 impl Session {
@@ -119,23 +134,51 @@ impl Store {
         {
             return Err(UploadError::OutOfOrder { requested, current });
         }
-        let mut hasher = self.hasher_after(&session, Algorithm::Sha256).await?;
-        let nonce = Uuid::new_v4().simple().to_string();
-        let key = self.layout.upload_chunk(name, id, current, &nonce[..12]);
-        let mut writer = ObjectWriter::new(&*self.objects, key.clone());
-        if let Err(error) = writer.write_stream(body, &mut hasher).await {
-            writer.abort().await;
-            return Err(error);
-        }
-        let size = writer.written();
-        if size == 0 {
-            return Ok(current);
-        }
-        writer.finish().await?;
-        let state = PutPayload::from(hasher.save());
-        self.objects
-            .put(&self.layout.upload_chunk_state(&key), state)
+        let hasher = self
+            .hasher_after(name, id, &session, Algorithm::Sha256)
             .await?;
+        let (hasher, size) = match &self.local_root {
+            Some(root) => {
+                let key = self.layout.upload_chunk(name, id, 0, LOCAL_CHUNK);
+                let mut appender = LocalAppender::open(root.join(key.as_ref()), current).await?;
+                match copy_hashed(body, hasher, &mut appender).await {
+                    Ok(hasher) => {
+                        let size = appender.written();
+                        appender.close(true).await?;
+                        (hasher, size)
+                    }
+                    Err(error) => {
+                        if let Err(cleanup) = appender.close(false).await {
+                            tracing::warn!(upload = %id, error = %cleanup, "cutting off a failed chunk");
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+            None => {
+                let nonce = Uuid::new_v4().simple().to_string();
+                let key = self.layout.upload_chunk(name, id, current, &nonce[..12]);
+                let mut writer = ObjectWriter::new(&*self.objects, key);
+                match copy_hashed(body, hasher, &mut writer).await {
+                    Ok(hasher) => {
+                        let size = writer.written();
+                        if size > 0 {
+                            writer.finish().await?;
+                        }
+                        (hasher, size)
+                    }
+                    Err(error) => {
+                        writer.abort().await;
+                        return Err(error);
+                    }
+                }
+            }
+        };
+        if size > 0 {
+            let state = PutPayload::from(hasher.save());
+            let key = self.layout.upload_hash_state(name, id, current + size);
+            self.objects.put(&key, state).await?;
+        }
         Ok(current + size)
     }
 
@@ -154,7 +197,7 @@ impl Store {
         }
         let session = self.load_session(name, id).await?;
         let computed = self
-            .hasher_after(&session, digest.algorithm())
+            .hasher_after(name, id, &session, digest.algorithm())
             .await?
             .finish();
         if &computed != digest {
@@ -184,24 +227,28 @@ impl Store {
     }
 
     /// Moves verified chunks to the blob's place: one chunk is renamed
-    /// (atomic, no copy on a filesystem); several are concatenated into one
-    /// object that appears complete or not at all.
+    /// (atomic, no copy on a filesystem; a server-side copy on object stores,
+    /// which S3 allows up to 5 GiB); otherwise the chunks are concatenated
+    /// into one object that appears complete or not at all.
     async fn publish(&self, session: &Session, digest: &Digest) -> Result<(), UploadError> {
         let target = self.layout.blob_data(digest);
-        if let [only] = session.chunks.as_slice() {
+        if let [only] = session.chunks.as_slice()
+            && (self.local_root.is_some() || only.size <= SERVER_SIDE_COPY_LIMIT)
+        {
             self.objects.rename(&only.key, &target).await?;
             return Ok(());
         }
         let mut writer = ObjectWriter::new(&*self.objects, target);
         for chunk in &session.chunks {
-            let mut stream = self.objects.get(&chunk.key).await?.into_stream();
+            let mut stream = self.read_object(&chunk.key, None).await?.body;
             while let Some(piece) = stream.next().await {
-                match piece {
-                    Ok(piece) => writer.write(piece).await?,
-                    Err(error) => {
-                        writer.abort().await;
-                        return Err(error.into());
-                    }
+                let written = match piece {
+                    Ok(piece) => writer.write(piece).await.map_err(UploadError::from),
+                    Err(error) => Err(error.into()),
+                };
+                if let Err(error) = written {
+                    writer.abort().await;
+                    return Err(error);
                 }
             }
         }
@@ -213,14 +260,17 @@ impl Store {
     /// chunk's saved state when there is one, else by reading the chunks.
     async fn hasher_after(
         &self,
+        name: &RepositoryName,
+        id: &UploadId,
         session: &Session,
         algorithm: Algorithm,
     ) -> Result<DigestHasher, UploadError> {
-        let Some(last) = session.chunks.last() else {
+        let offset = session.offset();
+        if offset == 0 {
             return Ok(DigestHasher::new(algorithm));
-        };
-        if algorithm == Algorithm::Sha256 && last.has_state {
-            let key = self.layout.upload_chunk_state(&last.key);
+        }
+        if algorithm == Algorithm::Sha256 && session.hash_states.contains(&offset) {
+            let key = self.layout.upload_hash_state(name, id, offset);
             let saved = self.objects.get(&key).await?.bytes().await?;
             match DigestHasher::restore(algorithm, &saved) {
                 Ok(hasher) => return Ok(hasher),
@@ -229,7 +279,7 @@ impl Store {
         }
         let mut hasher = DigestHasher::new(algorithm);
         for chunk in &session.chunks {
-            let mut stream = self.objects.get(&chunk.key).await?.into_stream();
+            let mut stream = self.read_object(&chunk.key, None).await?.body;
             while let Some(piece) = stream.try_next().await? {
                 hasher.update(&piece);
             }
@@ -244,20 +294,22 @@ impl Store {
     ) -> Result<Session, UploadError> {
         let prefix = self.layout.upload(name, id);
         let chunks_prefix = format!("{prefix}/chunks/");
+        let states_prefix = format!("{prefix}/hashstates/sha256/");
         let objects: Vec<_> = self.objects.list(Some(&prefix)).try_collect().await?;
         if objects.is_empty() {
             return Err(UploadError::Unknown);
         }
         let mut chunks = Vec::new();
-        let mut states = std::collections::HashSet::new();
+        let mut hash_states = HashSet::new();
         for object in objects {
-            let Some(file) = object.location.as_ref().strip_prefix(&chunks_prefix) else {
-                continue;
-            };
-            if let Some(chunk) = file.strip_suffix(".sha256state") {
-                states.insert(chunk.to_owned());
+            let location = object.location.as_ref();
+            if let Some(offset) = location.strip_prefix(&states_prefix) {
+                hash_states.extend(offset.parse::<u64>().ok());
                 continue;
             }
+            let Some(file) = location.strip_prefix(&chunks_prefix) else {
+                continue;
+            };
             let start = file
                 .split_once('.')
                 .and_then(|(start, _nonce)| start.parse().ok())
@@ -266,19 +318,19 @@ impl Store {
                 key: object.location,
                 start,
                 size: object.size,
-                has_state: false,
             });
         }
         chunks.sort_by_key(|chunk| chunk.start);
         let mut expected_start = 0;
-        for chunk in &mut chunks {
+        for chunk in &chunks {
             if chunk.start != expected_start {
                 return Err(UploadError::Inconsistent);
             }
             expected_start = chunk.end();
-            let file = chunk.key.as_ref().strip_prefix(&chunks_prefix);
-            chunk.has_state = file.is_some_and(|file| states.contains(file));
         }
-        Ok(Session { chunks })
+        Ok(Session {
+            chunks,
+            hash_states,
+        })
     }
 }

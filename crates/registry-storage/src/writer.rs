@@ -3,12 +3,11 @@
 //! multipart upload whose completion makes the object visible atomically.
 
 use bytes::Bytes;
-use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use registry_core::DigestHasher;
 
-use crate::ByteStream;
+use crate::UploadError;
+use crate::hashing::PieceSink;
 
 /// Bodies up to this size are buffered and written with a single `put`.
 const SINGLE_PUT_LIMIT: usize = 8 * 1024 * 1024;
@@ -64,20 +63,6 @@ impl<'a> ObjectWriter<'a> {
         Ok(())
     }
 
-    /// Copies a whole stream in, feeding `hasher` with every byte.
-    pub(crate) async fn write_stream(
-        &mut self,
-        mut body: ByteStream,
-        hasher: &mut DigestHasher,
-    ) -> Result<(), crate::UploadError> {
-        while let Some(piece) = body.next().await {
-            let piece = piece?;
-            hasher.update(&piece);
-            self.write(piece).await?;
-        }
-        Ok(())
-    }
-
     /// Makes the object visible with everything written so far.
     pub(crate) async fn finish(self) -> object_store::Result<()> {
         match self.multipart {
@@ -96,5 +81,11 @@ impl<'a> ObjectWriter<'a> {
         {
             tracing::warn!(key = %self.key, %error, "aborting a multipart upload failed");
         }
+    }
+}
+
+impl PieceSink for ObjectWriter<'_> {
+    async fn accept(&mut self, piece: Bytes) -> Result<(), UploadError> {
+        Ok(self.write(piece).await?)
     }
 }

@@ -2,14 +2,34 @@
 
 use crate::{Blob, Image};
 
-/// Pushes one blob with a monolithic `POST ?digest=`.
+/// Pushes one blob with `POST` then a single `PUT ?digest=` carrying the
+/// whole blob, the flow every registry supports (Distribution 2.8 does not
+/// complete a monolithic `POST ?digest=`).
 pub async fn push_blob(client: &reqwest::Client, base: &str, repository: &str, blob: &Blob) {
-    let url = format!(
-        "{base}/v2/{repository}/blobs/uploads/?digest={}",
+    let started = client
+        .post(format!("{base}/v2/{repository}/blobs/uploads/"))
+        .send()
+        .await
+        .expect("upload start request");
+    assert_eq!(
+        started.status(),
+        202,
+        "starting the upload of {}",
         blob.digest
     );
+    let location = started.headers()["location"]
+        .to_str()
+        .expect("Location")
+        .to_owned();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
     let response = client
-        .post(url)
+        .put(format!("{location}{separator}digest={}", blob.digest))
+        .header("content-type", "application/octet-stream")
         .body(blob.bytes.clone())
         .send()
         .await

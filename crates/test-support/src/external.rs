@@ -23,6 +23,23 @@ impl ChildServer {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Starts `command` (already told to listen on `port`) and waits until
+    /// `ready_path` answers with success.
+    pub async fn spawn(mut command: Command, port: u16, ready_path: &str, name: &str) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {name}: {error}"));
+        let url = format!("http://127.0.0.1:{port}");
+        wait_until_ready(&format!("{url}{ready_path}"), &mut child, name).await;
+        ChildServer { url, port, child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the process and waits for it.
     pub fn stop(mut self) {
         self.kill();
@@ -81,17 +98,9 @@ pub async fn start_docker_registry(root: &Path) -> Option<ChildServer> {
         ),
     )
     .expect("writing the docker-registry config");
-    let mut child = tool
-        .command()
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting docker-registry");
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&format!("{url}/v2/"), &mut child, "docker-registry").await;
-    Some(ChildServer { url, port, child })
+    let mut command = tool.command();
+    command.arg("serve").arg(&config);
+    Some(ChildServer::spawn(command, port, "/v2/", "docker-registry").await)
 }
 
 /// `moto_server` with an empty bucket `bucket`; `None` where it is not
@@ -100,14 +109,10 @@ pub async fn start_docker_registry(root: &Path) -> Option<ChildServer> {
 pub async fn start_moto(bucket: &str, prefix: &str) -> Option<(ChildServer, String)> {
     let tool = require_tool("moto_server")?;
     let port = free_port();
-    let mut child = Command::new(&tool.path)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting moto_server");
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&format!("{url}/moto-api/"), &mut child, "moto_server").await;
+    let mut command = tool.command();
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let server = ChildServer::spawn(command, port, "/moto-api/", "moto_server").await;
+    let url = &server.url;
     let created = reqwest::Client::new()
         .put(format!("{url}/{bucket}"))
         .send()
@@ -122,5 +127,5 @@ pub async fn start_moto(bucket: &str, prefix: &str) -> Option<(ChildServer, Stri
         "s3://{bucket}/{prefix}?endpoint={url}&region=us-east-1&allow_http=true\
          &access_key_id=test&secret_access_key=test"
     );
-    Some((ChildServer { url, port, child }, storage))
+    Some((server, storage))
 }

@@ -1,0 +1,184 @@
+//! `registry-bench`: Berth (a release `registry-api` process) and Debian's
+//! `docker-registry` on the same machine, the same store kind (filesystem,
+//! no auth) and the same workload, measured in one run. Prints each figure,
+//! the ratio and the target from the issues.
+//!
+//! Run it with `just bench` (which builds `registry-api` first).
+
+mod baselines;
+mod load;
+mod report;
+mod transfers;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use test_support::{ChildServer, Image, free_port, push_image, start_docker_registry};
+
+use crate::report::Report;
+use crate::transfers::BlobFile;
+
+/// Berth beside docker-registry on one workload.
+#[derive(Debug, Parser)]
+#[command(name = "registry-bench", about)]
+struct Options {
+    /// Size of the blob pushed and pulled, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    blob_mib: u64,
+    /// Chunk size of the chunked push, in MiB.
+    #[arg(long, default_value_t = 16)]
+    chunk_mib: u64,
+    /// Runs of each transfer; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repetitions: usize,
+    /// Seconds of each request-rate run.
+    #[arg(long, default_value_t = 10)]
+    load_seconds: u64,
+    /// Concurrent connections of each request-rate run.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// The registry-api binary (default: beside this one).
+    #[arg(long)]
+    registry_api: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    let binary = match &options.registry_api {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("registry-api"),
+    };
+    if !binary.is_file() {
+        bail!(
+            "{} not found: run `cargo build --release -p registry-api` first",
+            binary.display()
+        );
+    }
+    let work = tempfile::tempdir_in(std::env::temp_dir()).context("scratch directory")?;
+    let mut report = Report::default();
+
+    eprintln!("preparing a {} MiB blob", options.blob_mib);
+    let mut blob = BlobFile::create(&work.path().join("blob"), options.blob_mib << 20)?;
+    let hashing = baselines::sha256_throughput(options.repetitions);
+    let sendfile = baselines::sendfile_throughput(&blob.path, options.repetitions).await?;
+    report.baseline("sha256, one core", hashing);
+    report.baseline("sendfile over loopback", sendfile);
+
+    let berth = start_berth(&binary, &work.path().join("berth")).await;
+    let distribution_root = work.path().join("distribution");
+    std::fs::create_dir_all(&distribution_root)?;
+    let Some(distribution) = start_docker_registry(&distribution_root).await else {
+        bail!("docker-registry is not installed: apt-get install docker-registry");
+    };
+    let registries = [("berth", &berth), ("docker-registry", &distribution)];
+    let chunk = options.chunk_mib << 20;
+
+    let mut monolithic = [Vec::new(), Vec::new()];
+    let mut chunked = [Vec::new(), Vec::new()];
+    let mut last_pushed = [blob.digest.clone(), blob.digest.clone()];
+    for repetition in 0..options.repetitions {
+        eprintln!("push round {}/{}", repetition + 1, options.repetitions);
+        for (index, (_, server)) in registries.iter().enumerate() {
+            blob.vary()?;
+            monolithic[index].push(transfers::push_monolithic(&server.url, &blob).await?);
+            blob.vary()?;
+            chunked[index].push(transfers::push_chunked(&server.url, &blob, chunk).await?);
+            last_pushed[index] = blob.digest.clone();
+        }
+    }
+    report.compare("blob push, monolithic (MiB/s)", &monolithic, 4.0);
+    report.compare(
+        &format!("blob push, {} MiB chunks (MiB/s)", options.chunk_mib),
+        &chunked,
+        4.0,
+    );
+    report.share_of(
+        "berth monolithic push / sha256",
+        &monolithic[0],
+        hashing,
+        0.60,
+    );
+    report.share_of("berth chunked push / sha256", &chunked[0], hashing, 0.60);
+
+    let mut pulls = [Vec::new(), Vec::new()];
+    for repetition in 0..options.repetitions {
+        eprintln!("pull round {}/{}", repetition + 1, options.repetitions);
+        for (index, (_, server)) in registries.iter().enumerate() {
+            pulls[index].push(transfers::pull(&server.url, &last_pushed[index], blob.size).await?);
+        }
+    }
+    report.compare("blob pull (MiB/s)", &pulls, 1.3);
+    report.share_of("berth pull / sendfile", &pulls[0], sendfile, 0.85);
+
+    let image = Image::random(1, 4096);
+    let client = reqwest::Client::new();
+    let mut manifest_rates = [Vec::new(), Vec::new()];
+    let mut head_rates = [Vec::new(), Vec::new()];
+    let mut p99 = [Vec::new(), Vec::new()];
+    for (index, (name, server)) in registries.iter().enumerate() {
+        push_image(&client, &server.url, "bench/small", "latest", &image).await;
+        eprintln!("request rates: {name}");
+        let seconds = Duration::from_secs(options.load_seconds);
+        let manifest_url = format!("{}/v2/bench/small/manifests/latest", server.url);
+        let manifest = load::run(
+            &manifest_url,
+            load::Method::GetManifest,
+            options.connections,
+            seconds,
+        )?;
+        let head_url = format!(
+            "{}/v2/bench/small/blobs/{}",
+            server.url, image.layers[0].digest
+        );
+        let head = load::run(&head_url, load::Method::Head, options.connections, seconds)?;
+        manifest_rates[index].push(manifest.requests_per_second);
+        head_rates[index].push(head.requests_per_second);
+        p99[index].push(manifest.p99_ms.max(head.p99_ms));
+    }
+    report.compare(
+        "manifest GET by tag, 32 connections (req/s)",
+        &manifest_rates,
+        10.0,
+    );
+    report.compare("blob HEAD, 32 connections (req/s)", &head_rates, 10.0);
+    report.ceiling("berth p99 latency under load (ms)", p99[0][0], 10.0);
+    report.ceiling(
+        "berth peak resident memory (MiB)",
+        peak_rss_mib(berth.pid())?,
+        64.0,
+    );
+    report.info(
+        "docker-registry peak resident memory (MiB)",
+        peak_rss_mib(distribution.pid())?,
+    );
+    report.print();
+    Ok(())
+}
+
+async fn start_berth(binary: &std::path::Path, storage: &std::path::Path) -> ChildServer {
+    let (port, admin) = (free_port(), free_port());
+    let mut command = std::process::Command::new(binary);
+    command
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--admin-listen")
+        .arg(format!("127.0.0.1:{admin}"))
+        .arg("--storage")
+        .arg(storage)
+        .env("RUST_LOG", "warn");
+    ChildServer::spawn(command, port, "/v2/", "registry-api").await
+}
+
+/// The peak resident set (`VmHWM`) of a process, in MiB.
+fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmHWM missing from /proc status")?;
+    Ok(kib / 1024.0)
+}
