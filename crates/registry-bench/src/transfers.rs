@@ -1,15 +1,15 @@
 //! Blob pushes (monolithic, chunked) and pulls over HTTP, timed from the
 //! first request to the last byte, reading and writing the same file.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use futures::StreamExt;
 use rand::RngCore;
 use registry_core::{Algorithm, Digest, DigestHasher};
-use tokio::io::AsyncReadExt;
+
+use crate::raw_http::{self, FileBody, Response};
 
 const REPOSITORY: &str = "bench/blob";
 const READ_SIZE: usize = 1 << 20;
@@ -65,15 +65,6 @@ impl BlobFile {
             hasher.update(&buffer[..read]);
         }
     }
-
-    /// `length` bytes from `start`, as a request body.
-    async fn body(&self, start: u64, length: u64) -> anyhow::Result<reqwest::Body> {
-        let mut file = std::fs::File::open(&self.path)?;
-        file.seek(SeekFrom::Start(start))?;
-        let reader = tokio::fs::File::from_std(file).take(length);
-        let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_SIZE);
-        Ok(reqwest::Body::wrap_stream(stream))
-    }
 }
 
 fn mib_per_second(bytes: u64, started: Instant) -> f64 {
@@ -94,70 +85,95 @@ fn with_digest(location: &str, digest: &Digest) -> String {
     format!("{location}{separator}digest={digest}")
 }
 
-async fn start_upload(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let response = client
-        .post(format!("{base}/v2/{REPOSITORY}/blobs/uploads/"))
-        .send()
-        .await?;
-    ensure!(
-        response.status() == 202,
-        "upload start answered {}",
-        response.status()
-    );
-    let location = response.headers()["location"].to_str()?;
-    Ok(resolve(base, location))
+/// Runs a blocking raw request off the async threads.
+async fn send(
+    method: &'static str,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<(PathBuf, u64, u64)>,
+) -> anyhow::Result<Response> {
+    tokio::task::spawn_blocking(move || {
+        let body = body.as_ref().map(|(path, offset, length)| FileBody {
+            path,
+            offset: *offset,
+            length: *length,
+        });
+        raw_http::request(method, &url, &headers, body)
+    })
+    .await?
 }
+
+async fn start_upload(base: &str) -> anyhow::Result<String> {
+    let response = send(
+        "POST",
+        format!("{base}/v2/{REPOSITORY}/blobs/uploads/"),
+        Vec::new(),
+        None,
+    )
+    .await?;
+    ensure!(
+        response.status == 202,
+        "upload start answered {}",
+        response.status
+    );
+    Ok(resolve(
+        base,
+        response.header("location").context("no Location")?,
+    ))
+}
+
+const OCTET_STREAM: (&str, &str) = ("Content-Type", "application/octet-stream");
 
 /// `POST` a session, then one `PUT ?digest=` with the whole blob.
 pub async fn push_monolithic(base: &str, blob: &BlobFile) -> anyhow::Result<f64> {
-    let client = reqwest::Client::new();
     let started = Instant::now();
-    let location = start_upload(&client, base).await?;
-    let response = client
-        .put(with_digest(&location, &blob.digest))
-        .header("content-length", blob.size)
-        .header("content-type", "application/octet-stream")
-        .body(blob.body(0, blob.size).await?)
-        .send()
-        .await?;
+    let location = start_upload(base).await?;
+    let headers = vec![(OCTET_STREAM.0, OCTET_STREAM.1.to_owned())];
+    let body = Some((blob.path.clone(), 0, blob.size));
+    let response = send("PUT", with_digest(&location, &blob.digest), headers, body).await?;
     ensure!(
-        response.status() == 201,
+        response.status == 201,
         "monolithic push answered {}",
-        response.status()
+        response.status
     );
     Ok(mib_per_second(blob.size, started))
 }
 
 /// `POST`, one `PATCH` per chunk with `Content-Range`, then `PUT ?digest=`.
 pub async fn push_chunked(base: &str, blob: &BlobFile, chunk: u64) -> anyhow::Result<f64> {
-    let client = reqwest::Client::new();
     let started = Instant::now();
-    let mut location = start_upload(&client, base).await?;
+    let mut location = start_upload(base).await?;
     let mut offset = 0;
     while offset < blob.size {
         let length = chunk.min(blob.size - offset);
-        let response = client
-            .patch(&location)
-            .header("content-range", format!("{offset}-{}", offset + length - 1))
-            .header("content-length", length)
-            .header("content-type", "application/octet-stream")
-            .body(blob.body(offset, length).await?)
-            .send()
-            .await?;
-        if response.status() != 202 {
-            bail!("chunk at {offset} answered {}", response.status());
+        let headers = vec![
+            (OCTET_STREAM.0, OCTET_STREAM.1.to_owned()),
+            ("Content-Range", format!("{offset}-{}", offset + length - 1)),
+        ];
+        let response = send(
+            "PATCH",
+            location.clone(),
+            headers,
+            Some((blob.path.clone(), offset, length)),
+        )
+        .await?;
+        if response.status != 202 {
+            bail!("chunk at {offset} answered {}", response.status);
         }
-        location = resolve(base, response.headers()["location"].to_str()?);
+        location = resolve(base, response.header("location").context("no Location")?);
         offset += length;
     }
-    let response = client
-        .put(with_digest(&location, &blob.digest))
-        .send()
-        .await?;
+    let response = send(
+        "PUT",
+        with_digest(&location, &blob.digest),
+        Vec::new(),
+        None,
+    )
+    .await?;
     ensure!(
-        response.status() == 201,
+        response.status == 201,
         "closing the upload answered {}",
-        response.status()
+        response.status
     );
     Ok(mib_per_second(blob.size, started))
 }
@@ -170,20 +186,16 @@ pub async fn pull(base: &str, digest: &Digest, size: u64) -> anyhow::Result<f64>
 /// Downloads `url`, discarding the bytes; MiB/s.
 pub async fn download(url: &str, expected: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let response = reqwest::get(url).await.context("GET")?;
+    let response = send("GET", url.to_owned(), Vec::new(), None).await?;
     ensure!(
-        response.status() == 200,
+        response.status == 200,
         "GET {url} answered {}",
-        response.status()
+        response.status
     );
-    let mut stream = response.bytes_stream();
-    let mut received = 0u64;
-    while let Some(piece) = stream.next().await {
-        received += piece?.len() as u64;
-    }
     ensure!(
-        received == expected,
-        "received {received} of {expected} bytes"
+        response.body_bytes == expected,
+        "received {} of {expected} bytes",
+        response.body_bytes
     );
-    Ok(mib_per_second(received, started))
+    Ok(mib_per_second(expected, started))
 }

@@ -13,14 +13,14 @@ use bytes::Bytes;
 use crate::UploadError;
 use crate::hashing::PieceSink;
 
-/// Pieces queued for the writer thread.
-const WRITE_QUEUE: usize = 64;
+/// Batches queued for the writer thread.
+const WRITE_QUEUE: usize = 16;
 
 /// Appends pieces to an upload's data file on a blocking thread.
 pub(crate) struct LocalAppender {
     start: u64,
     written: u64,
-    pieces: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    batches: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
     writer: tokio::task::JoinHandle<(File, std::io::Result<()>)>,
 }
 
@@ -41,12 +41,14 @@ impl LocalAppender {
         })
         .await
         .map_err(std::io::Error::other)??;
-        let (pieces, mut queue) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let (batches, mut queue) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
         let writer = tokio::task::spawn_blocking(move || {
             let mut file = file;
-            while let Some(piece) = queue.blocking_recv() {
-                if let Err(error) = file.write_all(&piece) {
-                    return (file, Err(error));
+            while let Some(batch) = queue.blocking_recv() {
+                for piece in batch {
+                    if let Err(error) = file.write_all(&piece) {
+                        return (file, Err(error));
+                    }
                 }
             }
             (file, Ok(()))
@@ -54,7 +56,7 @@ impl LocalAppender {
         Ok(LocalAppender {
             start,
             written: 0,
-            pieces: Some(pieces),
+            batches: Some(batches),
             writer,
         })
     }
@@ -66,7 +68,7 @@ impl LocalAppender {
     /// Waits for every queued byte to be written. On failure (or when
     /// `keep` is false) the file is cut back to where this chunk started.
     pub(crate) async fn close(mut self, keep: bool) -> Result<(), UploadError> {
-        self.pieces.take();
+        self.batches.take();
         let start = self.start;
         let (file, written) = (&mut self.writer).await.map_err(std::io::Error::other)?;
         tokio::task::spawn_blocking(move || -> Result<(), UploadError> {
@@ -81,10 +83,10 @@ impl LocalAppender {
 }
 
 impl PieceSink for LocalAppender {
-    async fn accept(&mut self, piece: Bytes) -> Result<(), UploadError> {
-        let length = piece.len() as u64;
-        let sent = match &self.pieces {
-            Some(pieces) => pieces.send(piece).await.is_ok(),
+    async fn accept(&mut self, batch: Vec<Bytes>) -> Result<(), UploadError> {
+        let length: u64 = batch.iter().map(|piece| piece.len() as u64).sum();
+        let sent = match &self.batches {
+            Some(batches) => batches.send(batch).await.is_ok(),
             None => false,
         };
         if !sent {

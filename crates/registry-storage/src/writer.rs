@@ -85,7 +85,10 @@ impl<'a> ObjectWriter<'a> {
 }
 
 impl PieceSink for ObjectWriter<'_> {
-    async fn accept(&mut self, piece: Bytes) -> Result<(), UploadError> {
-        Ok(self.write(piece).await?)
+    async fn accept(&mut self, batch: Vec<Bytes>) -> Result<(), UploadError> {
+        for piece in batch {
+            self.write(piece).await?;
+        }
+        Ok(())
     }
 }
