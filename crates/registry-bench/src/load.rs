@@ -1,10 +1,18 @@
-//! Request-rate runs with `wrk` (Debian's package): requests per second and
-//! the 99th percentile latency at a fixed number of connections.
+//! Request-rate runs: a fixed number of keep-alive connections, each sending
+//! its next request as soon as the last one is answered, for a fixed time.
+//! Reports requests per second and the 99th percentile latency.
 
-use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, ensure};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+
+/// The `Accept` header a container client sends for manifests.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
 
 /// What each request does.
 #[derive(Clone, Copy, Debug)]
@@ -21,65 +29,63 @@ pub struct LoadResult {
     pub p99_ms: f64,
 }
 
-pub fn run(
+pub async fn run(
     url: &str,
     method: Method,
     connections: u32,
     duration: Duration,
 ) -> anyhow::Result<LoadResult> {
-    let script = tempfile::NamedTempFile::new()?;
-    let lua = match method {
-        Method::GetManifest => {
-            "wrk.method = \"GET\"\nwrk.headers[\"Accept\"] = \"application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json\"\n"
-        }
-        Method::Head => "wrk.method = \"HEAD\"\n",
-    };
-    std::fs::write(script.path(), lua)?;
-    let output = Command::new("wrk")
-        .args(["--threads", "2", "--latency"])
-        .arg(format!("--connections={connections}"))
-        .arg(format!("--duration={}s", duration.as_secs()))
-        .arg("--script")
-        .arg(script.path())
-        .arg(url)
-        .output()
-        .context("running wrk (apt-get install wrk)")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "wrk failed: {text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host, path) = rest.split_once('/').context("URL without a path")?;
+    let (host, path) = (host.to_owned(), format!("/{path}"));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(connection(host.clone(), path.clone(), method, deadline)))
+        .collect();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await??);
     }
-    if text.contains("Non-2xx or 3xx responses") {
-        bail!("wrk saw error responses from {url}:\n{text}");
-    }
-    let requests_per_second = text
-        .lines()
-        .find_map(|line| line.strip_prefix("Requests/sec:"))
-        .and_then(|value| value.trim().parse().ok())
-        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))?;
-    let p99_ms = text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("99%"))
-        .and_then(|value| parse_duration_ms(value.trim()))
-        .with_context(|| format!("no 99% latency in wrk output:\n{text}"))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    ensure!(!latencies.is_empty(), "no request completed");
+    latencies.sort_unstable();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
     Ok(LoadResult {
-        requests_per_second,
-        p99_ms,
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p99_ms: p99.as_secs_f64() * 1000.0,
     })
 }
 
-/// wrk's `1.23ms`, `456.00us`, `1.10s` as milliseconds.
-fn parse_duration_ms(text: &str) -> Option<f64> {
-    let (number, scale) = if let Some(value) = text.strip_suffix("us") {
-        (value, 0.001)
-    } else if let Some(value) = text.strip_suffix("ms") {
-        (value, 1.0)
-    } else if let Some(value) = text.strip_suffix('s') {
-        (value, 1000.0)
-    } else {
-        return None;
-    };
-    number.parse::<f64>().ok().map(|value| value * scale)
+/// One keep-alive connection sending requests until `deadline`; the
+/// latency of each.
+async fn connection(
+    host: String,
+    path: String,
+    method: Method,
+    deadline: Instant,
+) -> anyhow::Result<Vec<Duration>> {
+    let stream = tokio::net::TcpStream::connect(&host).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(driver);
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let request = hyper::Request::builder().uri(&path).header("host", &host);
+        let request = match method {
+            Method::GetManifest => request.method("GET").header("accept", MANIFEST_ACCEPT),
+            Method::Head => request.method("HEAD"),
+        }
+        .body(Empty::<Bytes>::new())?;
+        let sent = Instant::now();
+        let response = sender.send_request(request).await?;
+        ensure!(
+            response.status() == 200,
+            "{path} answered {}",
+            response.status()
+        );
+        response.into_body().collect().await?;
+        latencies.push(sent.elapsed());
+    }
+    Ok(latencies)
 }

@@ -138,12 +138,13 @@ async fn main() -> anyhow::Result<()> {
             load::Method::GetManifest,
             options.connections,
             seconds,
-        )?;
+        )
+        .await?;
         let head_url = format!(
             "{}/v2/bench/small/blobs/{}",
             server.url, image.layers[0].digest
         );
-        let head = load::run(&head_url, load::Method::Head, options.connections, seconds)?;
+        let head = load::run(&head_url, load::Method::Head, options.connections, seconds).await?;
         manifest_rates[index].push(manifest.requests_per_second);
         head_rates[index].push(head.requests_per_second);
         p99[index].push(manifest.p99_ms.max(head.p99_ms));

@@ -12,6 +12,7 @@ mod hashing;
 mod layout;
 mod links;
 mod local_append;
+mod manifest_cache;
 mod manifests;
 mod open;
 mod referrers;
@@ -40,6 +41,8 @@ pub struct Store {
     /// The directory behind `objects` when it is a local filesystem, where
     /// uploads append to one file instead of keeping one object per chunk.
     local_root: Option<std::path::PathBuf>,
+    /// Manifest bytes by digest: content-addressed, so never stale.
+    manifest_cache: manifest_cache::ManifestCache,
 }
 
 impl Store {
@@ -49,6 +52,7 @@ impl Store {
             objects,
             layout: layout::Layout::new(root),
             local_root: None,
+            manifest_cache: manifest_cache::ManifestCache::default(),
         }
     }
 

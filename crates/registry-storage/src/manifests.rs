@@ -21,8 +21,12 @@ impl Store {
         tag: Option<&Tag>,
     ) -> Result<(), StorageError> {
         self.objects
-            .put(&self.layout.blob_data(digest), PutPayload::from(body))
+            .put(
+                &self.layout.blob_data(digest),
+                PutPayload::from(body.clone()),
+            )
             .await?;
+        self.manifest_cache.insert(digest, &body);
         self.write_link(&self.layout.revision_link(name, digest), digest)
             .await?;
         if let Some(tag) = tag {
@@ -62,12 +66,37 @@ impl Store {
         if !self.has_manifest(name, digest).await? {
             return Err(StorageError::NotFound);
         }
+        self.manifest_bytes(digest).await
+    }
+
+    /// The digest and bytes of the manifest a tag points at. A tag only ever
+    /// points at a manifest of its repository (deleting a manifest removes
+    /// its tags), so no revision link is read.
+    pub async fn read_tagged_manifest(
+        &self,
+        name: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<(Digest, Bytes), StorageError> {
+        let digest = self
+            .resolve_tag(name, tag)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        let bytes = self.manifest_bytes(&digest).await?;
+        Ok((digest, bytes))
+    }
+
+    async fn manifest_bytes(&self, digest: &Digest) -> Result<Bytes, StorageError> {
+        if let Some(bytes) = self.manifest_cache.get(digest) {
+            return Ok(bytes);
+        }
         let result = self
             .objects
             .get(&self.layout.blob_data(digest))
             .await
             .map_err(StorageError::from_backend)?;
-        Ok(result.bytes().await?)
+        let bytes = result.bytes().await?;
+        self.manifest_cache.insert(digest, &bytes);
+        Ok(bytes)
     }
 
     /// The digest a tag points at, if the tag exists.

@@ -23,22 +23,6 @@ fn manifest_unknown(name: &RepositoryName, reference: &Reference) -> ApiError {
     .into()
 }
 
-/// The digest a reference names in the repository.
-async fn resolve(
-    state: &AppState,
-    name: &RepositoryName,
-    reference: &Reference,
-) -> ApiResult<Digest> {
-    match reference {
-        Reference::Digest(digest) => Ok(digest.clone()),
-        Reference::Tag(tag) => state
-            .store
-            .resolve_tag(name, tag)
-            .await?
-            .ok_or_else(|| manifest_unknown(name, reference)),
-    }
-}
-
 pub async fn get(
     state: &AppState,
     name: &RepositoryName,
@@ -46,15 +30,18 @@ pub async fn get(
     request_headers: &HeaderMap,
     head: bool,
 ) -> ApiResult<Response> {
-    let digest = resolve(state, name, reference).await?;
-    let body = state
-        .store
-        .read_manifest(name, &digest)
-        .await
-        .map_err(|error| match error {
-            StorageError::NotFound => manifest_unknown(name, reference),
-            other => other.into(),
-        })?;
+    let found = match reference {
+        Reference::Tag(tag) => state.store.read_tagged_manifest(name, tag).await,
+        Reference::Digest(digest) => state
+            .store
+            .read_manifest(name, digest)
+            .await
+            .map(|body| (digest.clone(), body)),
+    };
+    let (digest, body) = found.map_err(|error| match error {
+        StorageError::NotFound => manifest_unknown(name, reference),
+        other => other.into(),
+    })?;
     let media_type = manifest::media_type_of(&body);
     if matches!(reference, Reference::Tag(_)) && !accepts(request_headers, &media_type) {
         return Err(RegistryError::new(
