@@ -16,6 +16,8 @@ use crate::{ByteStream, StorageError, Store, UploadError};
 /// Read size for blobs on a local filesystem: large reads keep a pull near
 /// the speed of a plain file copy.
 const LOCAL_READ_SIZE: usize = 1024 * 1024;
+/// Pieces read ahead of the network, so reading and sending overlap.
+const LOCAL_READ_AHEAD: usize = 4;
 
 /// An open blob: its total size, the byte range being sent, and the bytes.
 pub struct BlobRead {
@@ -89,13 +91,7 @@ impl Store {
             .map_err(StorageError::from_backend)?;
         let (size, range) = (result.meta.size, result.range.clone());
         let body = match result.payload {
-            GetResultPayload::File(mut file, _path) => {
-                use std::io::Seek;
-                file.seek(std::io::SeekFrom::Start(range.start))?;
-                let file = tokio::fs::File::from_std(file);
-                let limited = tokio::io::AsyncReadExt::take(file, range.end - range.start);
-                tokio_util::io::ReaderStream::with_capacity(limited, LOCAL_READ_SIZE).boxed()
-            }
+            GetResultPayload::File(file, _path) => read_ahead(file, range.clone()),
             GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
         };
         Ok(BlobRead { size, range, body })
@@ -173,4 +169,44 @@ impl Store {
         self.delete_object(&key).await?;
         Ok(true)
     }
+}
+
+/// Streams `range` of a local file, read on a blocking thread a few pieces
+/// ahead of the consumer.
+fn read_ahead(
+    file: std::fs::File,
+    range: Range<u64>,
+) -> BoxStream<'static, std::io::Result<Bytes>> {
+    let (pieces, receiver) = tokio::sync::mpsc::channel(LOCAL_READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek};
+        let mut file = file;
+        if let Err(error) = file.seek(std::io::SeekFrom::Start(range.start)) {
+            let _ = pieces.blocking_send(Err(error));
+            return;
+        }
+        let mut remaining = range.end - range.start;
+        while remaining > 0 {
+            let size = remaining.min(LOCAL_READ_SIZE as u64) as usize;
+            let mut piece = bytes::BytesMut::zeroed(size);
+            let read = match file.read(&mut piece) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the blob file is shorter than its size",
+                )),
+                Ok(read) => Ok(read),
+                Err(error) => Err(error),
+            };
+            let message = read.map(|read| {
+                piece.truncate(read);
+                remaining -= read as u64;
+                piece.freeze()
+            });
+            let failed = message.is_err();
+            if pieces.blocking_send(message).is_err() || failed {
+                return;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(receiver).boxed()
 }

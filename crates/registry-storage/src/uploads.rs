@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 use std::time::SystemTime;
 
@@ -119,14 +120,14 @@ impl Store {
     }
 
     /// Appends a chunk. `start`, when the client sent `Content-Range`, must
-    /// be the current offset. Returns the new offset.
+    /// be the current offset. Returns the byte range the chunk now holds.
     pub async fn append_upload(
         &self,
         name: &RepositoryName,
         id: &UploadId,
         start: Option<u64>,
         body: ByteStream,
-    ) -> Result<u64, UploadError> {
+    ) -> Result<Range<u64>, UploadError> {
         let session = self.load_session(name, id).await?;
         let current = session.offset();
         if let Some(requested) = start
@@ -179,7 +180,7 @@ impl Store {
             let key = self.layout.upload_hash_state(name, id, current + size);
             self.objects.put(&key, state).await?;
         }
-        Ok(current + size)
+        Ok(current..current + size)
     }
 
     /// Closes a session: appends the final chunk if any, checks the digest,

@@ -75,13 +75,17 @@ pub async fn patch(
     body: Body,
 ) -> ApiResult<Response> {
     let start = chunk_start(headers)?;
-    let before = state.store.upload_status(name, id).await?.offset;
-    let offset = state
+    let appended = state
         .store
         .append_upload(name, id, start, body_stream(body))
         .await?;
-    bytes_received(offset - before);
-    Ok(upload_progress(StatusCode::ACCEPTED, name, id, offset))
+    bytes_received(appended.end - appended.start);
+    Ok(upload_progress(
+        StatusCode::ACCEPTED,
+        name,
+        id,
+        appended.end,
+    ))
 }
 
 pub async fn finish(
