@@ -5,6 +5,7 @@
 
 mod app;
 mod client;
+mod edge;
 mod external;
 mod images;
 mod layout;
@@ -13,6 +14,7 @@ mod tools;
 
 pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest};
+pub use edge::{Edge, workspace_root};
 pub use external::{ChildServer, free_port, start_docker_registry, start_moto};
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;

@@ -1,0 +1,103 @@
+//! The `registry-api` binary as operators run it: configuration from flags
+//! and environment, `--help`, health, and a graceful stop on SIGTERM that
+//! lets an in-flight upload finish.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use test_support::{ChildServer, free_port};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_registry-api");
+
+#[test]
+fn help_names_every_flag_of_the_contract() {
+    let output = Command::new(BINARY)
+        .arg("--help")
+        .output()
+        .expect("registry-api --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "--admin-listen",
+        "--storage",
+        "--auth-endpoint",
+        "--read-only-on-boot",
+        "--log-format",
+        "REGISTRY_STORAGE",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn a_bad_flag_value_names_the_flag() {
+    let output = Command::new(BINARY)
+        .args(["--listen", "not-an-address"])
+        .output()
+        .expect("registry-api");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--listen"));
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_upload_finish() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let (port, admin) = (free_port(), free_port());
+    let mut command = Command::new(BINARY);
+    command
+        .env("REGISTRY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REGISTRY_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .env("REGISTRY_STORAGE", store.path())
+        .stdin(Stdio::null());
+    let server = ChildServer::spawn(command, port, "/healthz", "registry-api").await;
+    let client = reqwest::Client::new();
+    let started = client
+        .post(format!("{}/v2/r/blobs/uploads/", server.url))
+        .send()
+        .await
+        .expect("upload start");
+    let location = started.headers()["location"]
+        .to_str()
+        .expect("Location")
+        .to_owned();
+
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let patch = tokio::spawn(
+        client
+            .patch(format!("{}{location}", server.url))
+            .body(body)
+            .send(),
+    );
+    sender
+        .send(Ok(Bytes::from_static(b"first half ")))
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sender
+        .send(Ok(Bytes::from_static(b"second half")))
+        .await
+        .expect("send");
+    drop(sender);
+
+    let response = patch
+        .await
+        .expect("task")
+        .expect("the in-flight PATCH is answered");
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["range"], "0-21");
+    let refused = reqwest::get(format!("{}/v2/", server.url)).await;
+    assert!(
+        refused.is_err(),
+        "a stopping server accepts no new connections"
+    );
+}
