@@ -1,0 +1,13 @@
+//! Compiles `proto/` with protox (a pure-Rust protobuf compiler), so a
+//! fresh machine needs no `protoc`.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["registry/auth/v1/auth.proto"];
+    for file in files {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let descriptors = protox::compile(files, [&root])?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}
