@@ -5,12 +5,16 @@ use std::sync::Arc;
 use registry_storage::Store;
 
 use crate::WriteGate;
+use crate::auth::AuthGate;
 
-/// What the handlers work with: the store and the write gate.
+/// What the handlers work with: the store, the write gate, and the auth
+/// gate when credentials are checked.
 #[derive(Debug)]
 pub struct App {
     pub store: Store,
     pub write_gate: WriteGate,
+    /// `None`: anonymous access (no `--auth-endpoint`).
+    pub auth: Option<Arc<AuthGate>>,
 }
 
 /// Cheap-to-clone handle on [`App`], the axum state.
@@ -18,8 +22,12 @@ pub struct App {
 pub struct AppState(pub Arc<App>);
 
 impl AppState {
-    pub fn new(store: Store, write_gate: WriteGate) -> Self {
-        AppState(Arc::new(App { store, write_gate }))
+    pub fn new(store: Store, write_gate: WriteGate, auth: Option<Arc<AuthGate>>) -> Self {
+        AppState(Arc::new(App {
+            store,
+            write_gate,
+            auth,
+        }))
     }
 }
 

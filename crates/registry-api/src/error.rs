@@ -69,6 +69,17 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if error.code == ErrorCode::Unauthorized {
+            let realm = error
+                .detail
+                .as_ref()
+                .and_then(|detail| detail.get("realm"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("Berth");
+            if let Ok(value) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
         if let Some(seconds) = error
             .detail
             .as_ref()

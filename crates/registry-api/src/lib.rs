@@ -4,8 +4,10 @@
 //! `main.rs` only parses [`Config`] and calls [`run`]; everything else is
 //! here so tests can drive it in process or on real sockets.
 
+mod access;
 mod admin;
 mod app;
+mod auth;
 mod config;
 mod endpoint;
 mod error;
@@ -17,6 +19,7 @@ mod router;
 mod write_gate;
 
 pub use app::{App, AppState};
+pub use auth::AuthGate;
 pub use config::Config;
 pub use router::router;
 pub use write_gate::WriteGate;
@@ -33,11 +36,8 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error("the admin gRPC server failed: {0}")]
     Admin(#[from] tonic::transport::Error),
-    #[error(
-        "--auth-endpoint is set, but this build of registry-api cannot check credentials yet; \
-         refusing to serve rather than serve without authentication"
-    )]
-    AuthUnavailable,
+    #[error("--auth-endpoint {0}: {1}")]
+    AuthEndpoint(url::Url, tonic::transport::Error),
 }
 
 /// Serves the API on `listener` and the admin port on `admin_listener`
@@ -48,14 +48,23 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    if config.auth_endpoint.is_some() {
-        return Err(ServeError::AuthUnavailable);
-    }
     let store = registry_storage::Store::open(&config.storage)?;
-    let state = AppState::new(store, WriteGate::new(config.read_only_on_boot));
-    tracing::warn!(
-        "no --auth-endpoint: every client may pull, push and delete without credentials"
-    );
+    let auth = match &config.auth_endpoint {
+        Some(endpoint) => {
+            let gate = AuthGate::connect(endpoint)
+                .map_err(|error| ServeError::AuthEndpoint(endpoint.clone(), error))?;
+            tokio::spawn(gate.clone().follow_generation(shutdown.clone()));
+            tracing::info!(%endpoint, "checking credentials with auth-service");
+            Some(gate)
+        }
+        None => {
+            tracing::warn!(
+                "no --auth-endpoint: every client may pull, push and delete without credentials"
+            );
+            None
+        }
+    };
+    let state = AppState::new(store, WriteGate::new(config.read_only_on_boot), auth);
     if config.read_only_on_boot {
         tracing::warn!("starting read-only: pushes and deletes are refused");
     }
@@ -65,8 +74,9 @@ pub async fn run(
         storage = %config.storage,
         "registry-api serving"
     );
-    let http = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let http =
+        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let admin = admin::serve(admin_listener, shutdown.clone());
     let (http, admin) = tokio::join!(http, admin);
     http.map_err(ServeError::Http)?;

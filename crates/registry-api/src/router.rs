@@ -15,6 +15,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
+use crate::access;
 use crate::endpoint::Endpoint;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{blobs, listing, manifests, referrers, uploads};
@@ -95,6 +96,8 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
 async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiResult<Response> {
     let (parts, body) = request.into_parts();
     let method = parts.method.clone();
+    let query = Query::parse(parts.uri.query());
+    let granted = access::check(state, &endpoint, &parts, &query).await?;
     let is_write = matches!(
         method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -102,12 +105,13 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
     if is_write {
         state.write_gate.check_writable()?;
     }
-    let query = Query::parse(parts.uri.query());
     let headers = &parts.headers;
     let head = method == Method::HEAD;
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => Ok(base(head)),
-        (Endpoint::Catalog, Method::GET) => listing::catalog(state, &query).await,
+        (Endpoint::Catalog, Method::GET) => {
+            listing::catalog(state, &query, granted.principal.as_ref()).await
+        }
         (Endpoint::Tags(name), Method::GET) => listing::tags(state, &name, &query).await,
         (Endpoint::Manifest(name, reference), Method::GET | Method::HEAD) => {
             manifests::get(state, &name, &reference, headers, head).await
@@ -125,7 +129,7 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
             blobs::delete(state, &name, &digest).await
         }
         (Endpoint::UploadStart(name), Method::POST) => {
-            uploads::start(state, &name, &query, body).await
+            uploads::start(state, &name, &query, granted.mount, body).await
         }
         (Endpoint::Upload(name, id), Method::GET) => uploads::status(state, &name, &id).await,
         (Endpoint::Upload(name, id), Method::PATCH) => {

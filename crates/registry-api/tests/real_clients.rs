@@ -6,7 +6,7 @@ use std::path::Path;
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use test_support::{Image, Index, TestRegistry, is_root, require_tool, run_tool, write_oci_layout};
+use test_support::{Image, Index, Podman, TestRegistry, require_tool, run_tool, write_oci_layout};
 
 /// The digest and tag of every manifest in an OCI layout's index.json.
 fn layout_manifests(dir: &Path) -> Vec<(String, String)> {
@@ -123,89 +123,24 @@ async fn skopeo_copies_inspects_lists_and_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn podman_pushes_and_pulls() {
-    let (Some(podman), Some(skopeo)) = (require_tool("podman"), require_tool("skopeo")) else {
-        return;
-    };
-    if !is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "podman with vfs storage needs root in CI"
-        );
-        eprintln!("SKIPPED: podman tests need root");
-        return;
-    }
     let work = tempfile::tempdir().expect("temporary directory");
     let registry = TestRegistry::start("memory://").await;
     let host = registry.host();
-    let (root, run) = (work.path().join("root"), work.path().join("run"));
-    let config_dir = work.path().join("config");
-    std::fs::create_dir_all(config_dir.join("tmp")).expect("podman config directory");
-    std::fs::write(
-        config_dir.join("registries.conf"),
-        format!(
-            "unqualified-search-registries = []\nshort-name-mode = \"disabled\"\n\
-             [[registry]]\nlocation = \"{host}\"\ninsecure = true\n"
-        ),
-    )
-    .expect("registries.conf");
-    std::fs::write(
-        config_dir.join("storage.conf"),
-        format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            root.display(),
-            run.display()
-        ),
-    )
-    .expect("storage.conf");
-    std::fs::write(
-        config_dir.join("containers.conf"),
-        format!(
-            "[engine]\ntmp_dir = \"{}\"\nevents_logger = \"none\"\n",
-            config_dir.join("tmp").display()
-        ),
-    )
-    .expect("containers.conf");
-    let with_env = |mut command: std::process::Command| {
-        command
-            .env(
-                "CONTAINERS_REGISTRIES_CONF",
-                config_dir.join("registries.conf"),
-            )
-            .env("CONTAINERS_STORAGE_CONF", config_dir.join("storage.conf"))
-            .env("CONTAINERS_CONF", config_dir.join("containers.conf"));
-        command
+    let Some(podman) = Podman::new(work.path(), &host) else {
+        return;
     };
-    let podman_with = |args: &[&str]| {
-        let mut command = with_env(podman.command());
-        command
-            .arg("--root")
-            .arg(&root)
-            .arg("--runroot")
-            .arg(&run)
-            .args(["--storage-driver", "vfs"])
-            .args(args);
-        run_tool(command)
-    };
-
     let image = Image::random(1, 2048);
     let layout = work.path().join("layout");
     write_oci_layout(&layout, &[("v1", &image)], &[]);
     let name = format!("{host}/podman/app:v1");
-    let mut import = with_env(skopeo.command());
-    import
-        .arg("copy")
-        .arg(format!("oci:{}:v1", layout.display()))
-        .arg(format!(
-            "containers-storage:[vfs@{}+{}]{name}",
-            root.display(),
-            run.display()
-        ));
-    run_tool(import).await;
+    podman.import(&layout, "v1", &name).await;
 
-    podman_with(&["push", "--tls-verify=false", &name]).await;
-    podman_with(&["rmi", "--all", "--force"]).await;
-    podman_with(&["pull", "--tls-verify=false", &name]).await;
-    let listed = podman_with(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).await;
+    podman.run(&["push", "--tls-verify=false", &name]).await;
+    podman.run(&["rmi", "--all", "--force"]).await;
+    podman.run(&["pull", "--tls-verify=false", &name]).await;
+    let listed = podman
+        .run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .await;
     assert!(listed.lines().any(|line| line == name), "{listed}");
 
     let tags: serde_json::Value = reqwest::get(format!("{}/v2/podman/app/tags/list", registry.url))

@@ -60,7 +60,7 @@ impl Default for TestApp {
 impl TestApp {
     pub fn new() -> Self {
         TestApp {
-            state: AppState::new(Store::in_memory(), WriteGate::default()),
+            state: AppState::new(Store::in_memory(), WriteGate::default(), None),
         }
     }
 

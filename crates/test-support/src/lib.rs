@@ -9,6 +9,7 @@ mod edge;
 mod external;
 mod images;
 mod layout;
+mod podman;
 mod server;
 mod tools;
 
@@ -18,5 +19,6 @@ pub use edge::{Edge, workspace_root};
 pub use external::{ChildServer, free_port, start_docker_registry, start_moto};
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
-pub use server::TestRegistry;
+pub use podman::Podman;
+pub use server::{TestAuth, TestRegistry, argon2id_line, bcrypt_line};
 pub use tools::{Tool, command_output, is_root, require_tool, run_tool};

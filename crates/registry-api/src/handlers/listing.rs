@@ -8,16 +8,24 @@ use registry_core::{ErrorCode, RegistryError, RepositoryName};
 
 use super::header_value;
 use crate::AppState;
+use crate::access;
+use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::query::{Page, Query, paginate};
 
-pub async fn catalog(state: &AppState, query: &Query) -> ApiResult<Response> {
-    let names = state
-        .store
-        .repositories()
-        .await?
-        .into_iter()
-        .map(|name| name.to_string())
+/// The repositories the client may pull, paginated.
+pub async fn catalog(
+    state: &AppState,
+    query: &Query,
+    principal: Option<&Principal>,
+) -> ApiResult<Response> {
+    let all = state.store.repositories().await?;
+    let visible = access::visible(state, principal, &all).await?;
+    let names = all
+        .iter()
+        .zip(visible)
+        .filter(|(_, visible)| *visible)
+        .map(|(name, _)| name.to_string())
         .collect();
     let page = paginate(names, query)?;
     let body = serde_json::json!({ "repositories": page.entries });

@@ -12,6 +12,7 @@ use super::{
     DOCKER_UPLOAD_UUID, blob_created, body_stream, empty_response, header_value, query_digest,
 };
 use crate::AppState;
+use crate::access::MountScope;
 use crate::error::ApiResult;
 use crate::metrics::bytes_received;
 use crate::query::Query;
@@ -20,12 +21,14 @@ pub async fn start(
     state: &AppState,
     name: &RepositoryName,
     query: &Query,
+    mount_scope: MountScope,
     body: Body,
 ) -> ApiResult<Response> {
     if let Some(mount) = query.get("mount") {
         let digest = query_digest(mount)?;
-        let mountable = match query.get("from") {
-            Some(from) => {
+        let mountable = match (query.get("from"), mount_scope) {
+            (_, MountScope::Nowhere) | (None, MountScope::FromOnly) => false,
+            (Some(from), _) => {
                 let from: RepositoryName =
                     from.parse().map_err(|error: registry_core::NameError| {
                         RegistryError::new(ErrorCode::NameInvalid, format!("from: {error}"))
@@ -36,7 +39,7 @@ pub async fn start(
                     .await?
                     .is_some()
             }
-            None => state.store.blob_size(&digest).await?.is_some(),
+            (None, MountScope::Anywhere) => state.store.blob_size(&digest).await?.is_some(),
         };
         if mountable {
             state.store.link_blob(name, &digest).await?;

@@ -1,0 +1,306 @@
+//! Every request behind auth-service: Basic credentials are verified over
+//! gRPC (and remembered for a short time under a keyed hash, never the
+//! password itself), then the action on the repository is authorized.
+//! Repeated failures are slowed and then refused. When auth-service cannot
+//! be reached, requests that need it get 503: never anonymous access.
+
+mod cache;
+mod limiter;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, header};
+use registry_core::{ErrorCode, RegistryError, RepositoryName};
+use registry_proto::auth::authenticator_client::AuthenticatorClient;
+use registry_proto::auth::{
+    Action as ProtoAction, AuthorizeRequest, StatusRequest, VerifyOutcome, VerifyRequest,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use self::cache::{AuthCache, CredentialKey};
+use self::limiter::{FailureLimiter, Verdict};
+
+/// How often auth-service is asked whether its files changed.
+const STATUS_POLL: Duration = Duration::from_secs(2);
+/// Longest wait for one auth-service call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a request wants to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Pull,
+    Push,
+    Delete,
+}
+
+impl Action {
+    fn proto(self) -> i32 {
+        let action = match self {
+            Action::Pull => ProtoAction::Pull,
+            Action::Push => ProtoAction::Push,
+            Action::Delete => ProtoAction::Delete,
+        };
+        action as i32
+    }
+}
+
+/// Who is asking: a verified user, or nobody.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    User(String),
+    Anonymous,
+}
+
+impl Principal {
+    fn proto(&self) -> String {
+        match self {
+            Principal::User(name) => name.clone(),
+            Principal::Anonymous => String::new(),
+        }
+    }
+}
+
+/// The client side of auth-service, with its caches and failure limits.
+#[derive(Debug)]
+pub struct AuthGate {
+    client: AuthenticatorClient<Channel>,
+    cache: AuthCache,
+    limiter: FailureLimiter,
+    realm: String,
+}
+
+fn unavailable(error: &tonic::Status) -> RegistryError {
+    tracing::error!(code = ?error.code(), message = error.message(), "auth-service call failed");
+    RegistryError::new(
+        ErrorCode::Unavailable,
+        "the authentication service is unavailable; retry shortly",
+    )
+    .with_detail(serde_json::json!({ "retryAfterSeconds": 5 }))
+}
+
+impl AuthGate {
+    /// A gate that talks to auth-service at `endpoint`, connecting lazily
+    /// and reconnecting by itself.
+    pub fn connect(endpoint: &url::Url) -> Result<Arc<AuthGate>, tonic::transport::Error> {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(CALL_TIMEOUT)
+            .connect_lazy();
+        Ok(Arc::new(AuthGate {
+            client: AuthenticatorClient::new(channel),
+            cache: AuthCache::default(),
+            limiter: FailureLimiter::default(),
+            realm: "Berth".to_owned(),
+        }))
+    }
+
+    /// Asks auth-service for its file generation until `shutdown`, so a
+    /// reload empties the caches within a poll interval.
+    pub async fn follow_generation(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(STATUS_POLL);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            match self.client.clone().status(StatusRequest {}).await {
+                Ok(status) => {
+                    let status = status.into_inner();
+                    self.cache.observe_generation(status.generation);
+                    metrics::gauge!("auth_service_failed_reloads")
+                        .set(status.failed_reloads as f64);
+                }
+                Err(error) => {
+                    tracing::warn!(code = ?error.code(), "auth-service status unavailable")
+                }
+            }
+        }
+    }
+
+    fn unauthorized(&self, message: &str) -> RegistryError {
+        RegistryError::new(ErrorCode::Unauthorized, message)
+            .with_detail(serde_json::json!({ "realm": self.realm }))
+    }
+
+    /// Who sent the request: the verified user of its `Authorization`
+    /// header, or anonymous when it has none.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, RegistryError> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Ok(Principal::Anonymous);
+        };
+        let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| {
+            self.unauthorized("the Authorization header is not Basic credentials")
+        })?;
+        match self.limiter.check(&user, client) {
+            Verdict::Allow => {}
+            Verdict::Refuse { retry_after } => {
+                metrics::counter!("auth_refused_total", "reason" => "rate_limited").increment(1);
+                return Err(RegistryError::new(
+                    ErrorCode::TooManyRequests,
+                    "too many failed logins; wait before trying again",
+                )
+                .with_detail(
+                    serde_json::json!({ "retryAfterSeconds": retry_after.as_secs().max(1) }),
+                ));
+            }
+        }
+        let key = self.cache.credential_key(&user, &password);
+        if let Some(principal) = self.cache.verified(&key) {
+            return Ok(Principal::User(principal));
+        }
+        self.verify(user, password, key, client).await
+    }
+
+    async fn verify(
+        &self,
+        user: String,
+        password: String,
+        key: CredentialKey,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, RegistryError> {
+        let request = VerifyRequest {
+            username: user.clone(),
+            password,
+        };
+        let response = self
+            .client
+            .clone()
+            .verify(request)
+            .await
+            .map_err(|error| unavailable(&error))?
+            .into_inner();
+        self.cache.observe_generation(response.generation);
+        if response.outcome == VerifyOutcome::Accepted as i32 {
+            self.limiter.succeeded(&user);
+            self.cache
+                .remember_verified(key, response.principal.clone());
+            return Ok(Principal::User(response.principal));
+        }
+        metrics::counter!("auth_refused_total", "reason" => "bad_credentials").increment(1);
+        let delay = self.limiter.failed(&user, client);
+        tokio::time::sleep(delay).await;
+        tracing::info!(user = %user, client = ?client, "credentials rejected");
+        Err(self.unauthorized("user name or password is wrong"))
+    }
+
+    /// Refuses unless `principal` may take `action` on `repository`: 401 for
+    /// anonymous clients (so they log in), 403 for users.
+    pub async fn authorize(
+        &self,
+        principal: &Principal,
+        repository: &RepositoryName,
+        action: Action,
+    ) -> Result<(), RegistryError> {
+        if self
+            .allowed(principal, std::slice::from_ref(repository), action)
+            .await?[0]
+        {
+            return Ok(());
+        }
+        Err(match principal {
+            Principal::Anonymous => self.unauthorized("authentication required"),
+            Principal::User(user) => RegistryError::new(
+                ErrorCode::Denied,
+                format!("{user} may not {action:?} in {repository}").to_lowercase(),
+            ),
+        })
+    }
+
+    /// Refuses anonymous clients (`GET /v2/` and the catalog need a login).
+    pub fn require_user(&self, principal: &Principal) -> Result<(), RegistryError> {
+        match principal {
+            Principal::User(_) => Ok(()),
+            Principal::Anonymous => Err(self.unauthorized("authentication required")),
+        }
+    }
+
+    /// For each repository, whether `principal` may take `action` there.
+    pub async fn allowed(
+        &self,
+        principal: &Principal,
+        repositories: &[RepositoryName],
+        action: Action,
+    ) -> Result<Vec<bool>, RegistryError> {
+        let mut answers: Vec<Option<bool>> = repositories
+            .iter()
+            .map(|repository| self.cache.grant(principal, repository, action))
+            .collect();
+        let missing: Vec<String> = repositories
+            .iter()
+            .zip(&answers)
+            .filter(|(_, answer)| answer.is_none())
+            .map(|(repository, _)| repository.to_string())
+            .collect();
+        if !missing.is_empty() {
+            let request = AuthorizeRequest {
+                principal: principal.proto(),
+                repositories: missing,
+            };
+            let response = self
+                .client
+                .clone()
+                .authorize(request)
+                .await
+                .map_err(|error| unavailable(&error))?
+                .into_inner();
+            self.cache.observe_generation(response.generation);
+            let mut grants = response.grants.into_iter();
+            for (repository, answer) in repositories.iter().zip(answers.iter_mut()) {
+                if answer.is_some() {
+                    continue;
+                }
+                let grant = grants.next().ok_or_else(|| {
+                    unavailable(&tonic::Status::internal(
+                        "auth-service answered fewer grants than asked",
+                    ))
+                })?;
+                let actions: Vec<i32> = grant.actions;
+                self.cache.remember_grants(principal, repository, &actions);
+                *answer = Some(actions.contains(&action.proto()));
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or(false))
+            .collect())
+    }
+}
+
+/// `Basic base64(user:password)` → (user, password).
+fn parse_basic(value: &[u8]) -> Option<(String, String)> {
+    use base64::Engine;
+    let text = std::str::from_utf8(value).ok()?;
+    let (scheme, encoded) = text.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_basic;
+
+    #[test]
+    fn basic_credentials_are_parsed_strictly() {
+        assert_eq!(
+            parse_basic(b"Basic YWxpY2U6czNjcjp4"),
+            Some(("alice".to_owned(), "s3cr:x".to_owned()))
+        );
+        assert_eq!(parse_basic(b"Bearer abc"), None);
+        assert_eq!(parse_basic(b"Basic !!!"), None);
+        assert_eq!(parse_basic(b"Basic YWxpY2U="), None);
+    }
+}
