@@ -1,6 +1,9 @@
 //! `registry-stack`: the whole registry on one machine, for trying Berth
-//! out and for development. Today it runs registry-api over `./data`; each
-//! service joins it, on its own loopback port, as it lands.
+//! out and for development. It runs auth-service and registry-api in one
+//! process, each on its own loopback port, talking gRPC to each other
+//! exactly as in production, over one data directory.
+
+mod first_start;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,12 +11,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use service_runtime::LogFormat;
+use tokio::net::TcpListener;
 
 /// Every Berth service in one process, on loopback, over one data directory.
 #[derive(Debug, clap::Parser)]
 #[command(name = "registry-stack", version, about)]
 struct Config {
-    /// Directory for the store and the service files.
+    /// Directory for the store (`registry/`) and the users (`htpasswd`).
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
 
@@ -25,15 +29,30 @@ struct Config {
     #[arg(long, env = "REGISTRY_ADMIN_LISTEN", default_value = "127.0.0.1:5001")]
     admin_listen: SocketAddr,
 
+    /// Address of auth-service's gRPC port.
+    #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:5002")]
+    auth_listen: SocketAddr,
+
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} ({flag})"))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     service_runtime::init_tracing(config.log_format);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let htpasswd = config.data_dir.join("htpasswd");
+    first_start::ensure_admin(&htpasswd)?;
+
     let storage = config.data_dir.join("registry");
     let storage = storage
         .to_str()
@@ -42,19 +61,27 @@ async fn main() -> anyhow::Result<()> {
     let mut api = registry_api::Config::with_storage(storage);
     api.listen = config.listen;
     api.admin_listen = config.admin_listen;
-    let listener = tokio::net::TcpListener::bind(api.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (--listen)", api.listen))?;
-    let admin = tokio::net::TcpListener::bind(api.admin_listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (--admin-listen)", api.admin_listen))?;
-    tracing::info!(
-        registry = %format!("http://{}", api.listen),
-        data = %config.data_dir.display(),
-        "berth is up: push with `skopeo copy --dest-tls-verify=false ... docker://{}/NAME:TAG`",
-        api.listen
-    );
+    api.auth_endpoint = Some(format!("http://{}", config.auth_listen).parse()?);
+    let auth_listener = bind(config.auth_listen, "--auth-listen").await?;
+    let listener = bind(api.listen, "--listen").await?;
+    let admin = bind(api.admin_listen, "--admin-listen").await?;
+
     let shutdown = service_runtime::shutdown_on_signal();
-    registry_api::run(api, listener, admin, shutdown).await?;
+    let auth = tokio::spawn(auth_service::run(
+        htpasswd,
+        None,
+        auth_listener,
+        shutdown.clone(),
+    ));
+    tracing::info!(
+        registry = %format!("http://{}", config.listen),
+        data = %config.data_dir.display(),
+        "berth is up: log in as admin, e.g. `skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD ... docker://{}/NAME:TAG`",
+        config.listen
+    );
+    let served = registry_api::run(api, listener, admin, shutdown.clone()).await;
+    shutdown.cancel();
+    auth.await.context("auth-service task")??;
+    served?;
     Ok(())
 }

@@ -1,0 +1,108 @@
+//! `cargo run --release` as a newcomer meets it: the first start creates an
+//! admin user with a random password, shows it once, and requires it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use test_support::free_port;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_registry-stack");
+
+struct Stack {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the stack; returns it and what it printed before serving.
+async fn start(data: &std::path::Path) -> (Stack, Vec<String>) {
+    let (listen, admin, auth) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(BINARY)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{listen}"))
+        .arg("--admin-listen")
+        .arg(format!("127.0.0.1:{admin}"))
+        .arg("--auth-listen")
+        .arg(format!("127.0.0.1:{auth}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("registry-stack");
+    let stdout = child.stdout.take().expect("stdout");
+    let url = format!("http://127.0.0.1:{listen}");
+    let stack = Stack { child, url };
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/healthz", stack.url)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let printed = tokio::task::spawn_blocking(move || {
+        // The banner is printed before serving; the pipe stays open, so read
+        // only what is there.
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|read| read > 0) {
+            lines.push(line.trim_end().to_owned());
+            if line.contains("not shown again") {
+                break;
+            }
+            line.clear();
+        }
+        lines
+    });
+    let printed = tokio::time::timeout(Duration::from_secs(2), printed)
+        .await
+        .map(|lines| lines.expect("reader"))
+        .unwrap_or_default();
+    (stack, printed)
+}
+
+#[tokio::test]
+async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
+    let data = tempfile::tempdir().expect("temporary directory");
+    let (stack, printed) = start(data.path()).await;
+    let banner = printed.join("\n");
+    let password = banner
+        .split("password `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no password in {banner:?}"))
+        .to_owned();
+    assert!(password.len() >= 20);
+    let htpasswd = std::fs::read_to_string(data.path().join("htpasswd")).expect("htpasswd");
+    assert!(htpasswd.starts_with("admin:$argon2id$"));
+    assert!(!htpasswd.contains(&password));
+
+    let client = reqwest::Client::new();
+    let anonymous = client
+        .get(format!("{}/v2/", stack.url))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(anonymous.status(), 401);
+    let admin = client
+        .get(format!("{}/v2/", stack.url))
+        .basic_auth("admin", Some(&password))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(admin.status(), 200);
+    drop(stack);
+
+    let (_again, printed) = start(data.path()).await;
+    assert!(
+        !printed.join("\n").contains(&password),
+        "the password is never shown again"
+    );
+}
