@@ -29,11 +29,13 @@ pub struct LoadResult {
     pub p99_ms: f64,
 }
 
+/// Runs `method` on `url`; `authorization` is sent as the header when given.
 pub async fn run(
     url: &str,
     method: Method,
     connections: u32,
     duration: Duration,
+    authorization: Option<&str>,
 ) -> anyhow::Result<LoadResult> {
     let rest = url.strip_prefix("http://").context("only http:// URLs")?;
     let (host, path) = rest.split_once('/').context("URL without a path")?;
@@ -41,7 +43,16 @@ pub async fn run(
     let started = Instant::now();
     let deadline = started + duration;
     let workers: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(connection(host.clone(), path.clone(), method, deadline)))
+        .map(|_| {
+            let authorization = authorization.map(str::to_owned);
+            tokio::spawn(connection(
+                host.clone(),
+                path.clone(),
+                method,
+                deadline,
+                authorization,
+            ))
+        })
         .collect();
     let mut latencies = Vec::new();
     for worker in workers {
@@ -64,6 +75,7 @@ async fn connection(
     path: String,
     method: Method,
     deadline: Instant,
+    authorization: Option<String>,
 ) -> anyhow::Result<Vec<Duration>> {
     let stream = tokio::net::TcpStream::connect(&host).await?;
     stream.set_nodelay(true)?;
@@ -71,7 +83,10 @@ async fn connection(
     tokio::spawn(driver);
     let mut latencies = Vec::new();
     while Instant::now() < deadline {
-        let request = hyper::Request::builder().uri(&path).header("host", &host);
+        let mut request = hyper::Request::builder().uri(&path).header("host", &host);
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
         let request = match method {
             Method::GetManifest => request.method("GET").header("accept", MANIFEST_ACCEPT),
             Method::Head => request.method("HEAD"),

@@ -139,13 +139,21 @@ async fn main() -> anyhow::Result<()> {
             load::Method::GetManifest,
             options.connections,
             seconds,
+            None,
         )
         .await?;
         let head_url = format!(
             "{}/v2/bench/small/blobs/{}",
             server.url, image.layers[0].digest
         );
-        let head = load::run(&head_url, load::Method::Head, options.connections, seconds).await?;
+        let head = load::run(
+            &head_url,
+            load::Method::Head,
+            options.connections,
+            seconds,
+            None,
+        )
+        .await?;
         manifest_rates[index].push(manifest.requests_per_second);
         head_rates[index].push(head.requests_per_second);
         p99[index].push(manifest.p99_ms.max(head.p99_ms));
@@ -157,6 +165,26 @@ async fn main() -> anyhow::Result<()> {
     );
     report.compare("blob HEAD, 32 connections (req/s)", &head_rates, 10.0);
     report.ceiling("berth p99 latency under load (ms)", p99[0][0], 10.0);
+
+    let authenticated = authenticated_rates(
+        &options,
+        &binary,
+        &berth_root,
+        &distribution_root,
+        work.path(),
+    )
+    .await?;
+    report.compare(
+        "authenticated manifest GET, bcrypt htpasswd (req/s)",
+        &authenticated,
+        30.0,
+    );
+    report.share_of(
+        "berth authenticated / unauthenticated manifest GET",
+        &authenticated[0],
+        report::median(&manifest_rates[0]),
+        0.80,
+    );
     report.ceiling(
         "berth peak resident memory (MiB)",
         peak_rss_mib(berth.pid())?,
@@ -170,9 +198,79 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Manifest GET rates with credentials on every request: Berth
+/// (registry-api asking auth-service) and docker-registry (htpasswd), one
+/// bcrypt user of cost 5 (what `htpasswd -B` makes).
+async fn authenticated_rates(
+    options: &Options,
+    binary: &std::path::Path,
+    berth_root: &std::path::Path,
+    distribution_root: &std::path::Path,
+    work: &std::path::Path,
+) -> anyhow::Result<[Vec<f64>; 2]> {
+    use base64::Engine;
+    let htpasswd = work.join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("bench:{}\n", bcrypt::hash("bench-password", 5)?),
+    )?;
+    let auth_port = free_port();
+    let mut command = std::process::Command::new(binary.with_file_name("auth-service"));
+    command
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{auth_port}"))
+        .arg("--htpasswd")
+        .arg(&htpasswd)
+        .env("RUST_LOG", "warn");
+    let _auth = ChildServer::spawn(command, auth_port, "", "auth-service").await;
+    let berth = start_berth_with(
+        binary,
+        berth_root,
+        Some(format!("http://127.0.0.1:{auth_port}")),
+    )
+    .await;
+    let Some(distribution) =
+        test_support::start_docker_registry_with_htpasswd(distribution_root, &htpasswd).await
+    else {
+        bail!("docker-registry is not installed");
+    };
+    let credentials = base64::engine::general_purpose::STANDARD.encode("bench:bench-password");
+    let header = format!("Basic {credentials}");
+    let mut rates = [Vec::new(), Vec::new()];
+    for (index, server) in [&berth, &distribution].into_iter().enumerate() {
+        eprintln!(
+            "authenticated request rates: {}",
+            ["berth", "docker-registry"][index]
+        );
+        let url = format!("{}/v2/bench/small/manifests/latest", server.url);
+        let seconds = Duration::from_secs(options.load_seconds);
+        let result = load::run(
+            &url,
+            load::Method::GetManifest,
+            options.connections,
+            seconds,
+            Some(&header),
+        )
+        .await?;
+        rates[index].push(result.requests_per_second);
+    }
+    Ok(rates)
+}
+
 async fn start_berth(binary: &std::path::Path, storage: &std::path::Path) -> ChildServer {
+    start_berth_with(binary, storage, None).await
+}
+
+async fn start_berth_with(
+    binary: &std::path::Path,
+    storage: &std::path::Path,
+    auth: Option<String>,
+) -> ChildServer {
     let (port, admin) = (free_port(), free_port());
     let mut command = std::process::Command::new(binary);
+    if let Some(endpoint) = auth {
+        command.arg("--auth-endpoint").arg(endpoint);
+    }
     command
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))

@@ -24,7 +24,7 @@ impl ChildServer {
     }
 
     /// Starts `command` (already told to listen on `port`) and waits until
-    /// `ready_path` answers with success.
+    /// `ready_path` answers (an empty path: until the port accepts).
     pub async fn spawn(mut command: Command, port: u16, ready_path: &str, name: &str) -> Self {
         let mut child = command
             .stdout(Stdio::null())
@@ -64,12 +64,22 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("bound address").port()
 }
 
+/// Waits until `url` answers HTTP without a server error (a 401 counts:
+/// the server is up), or, for `url` without a path, until the port accepts
+/// connections (gRPC servers).
 async fn wait_until_ready(url: &str, child: &mut Child, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let tcp_only = url
+        .strip_prefix("http://")
+        .filter(|rest| !rest.contains('/'));
     loop {
-        if let Ok(response) = reqwest::get(url).await
-            && response.status().is_success()
-        {
+        let ready = match tcp_only {
+            Some(address) => tokio::net::TcpStream::connect(address).await.is_ok(),
+            None => reqwest::get(url)
+                .await
+                .is_ok_and(|response| !response.status().is_server_error()),
+        };
+        if ready {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -86,14 +96,32 @@ async fn wait_until_ready(url: &str, child: &mut Child, name: &str) {
 /// Debian's `docker-registry` serving the filesystem store at `root`, with
 /// deletes enabled; `None` where it is not installed (outside CI).
 pub async fn start_docker_registry(root: &Path) -> Option<ChildServer> {
+    start_distribution(root, None).await
+}
+
+/// The same, checking every request against a (bcrypt) htpasswd file.
+pub async fn start_docker_registry_with_htpasswd(
+    root: &Path,
+    htpasswd: &Path,
+) -> Option<ChildServer> {
+    start_distribution(root, Some(htpasswd)).await
+}
+
+async fn start_distribution(root: &Path, htpasswd: Option<&Path>) -> Option<ChildServer> {
     let tool = require_tool("docker-registry")?;
     let port = free_port();
-    let config = root.with_extension("distribution.yml");
+    let config = root.with_extension(format!("{port}.distribution.yml"));
+    let auth = htpasswd.map_or(String::new(), |path| {
+        format!(
+            "auth:\n  htpasswd:\n    realm: berth-bench\n    path: {}\n",
+            path.display()
+        )
+    });
     std::fs::write(
         &config,
         format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-             delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-tests\n",
+             delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-tests\n{auth}",
             root.display()
         ),
     )

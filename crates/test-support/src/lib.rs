@@ -16,7 +16,9 @@ mod tools;
 pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest};
 pub use edge::{Edge, workspace_root};
-pub use external::{ChildServer, free_port, start_docker_registry, start_moto};
+pub use external::{
+    ChildServer, free_port, start_docker_registry, start_docker_registry_with_htpasswd, start_moto,
+};
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use podman::Podman;
