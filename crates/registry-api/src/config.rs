@@ -27,6 +27,14 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_AUTH_ENDPOINT")]
     pub auth_endpoint: Option<url::Url>,
 
+    /// Shared token the admin gRPC callers (gc-worker) must present.
+    #[arg(long, env = "REGISTRY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// File holding the admin token (wins over --admin-token).
+    #[arg(long, env = "REGISTRY_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
+
     /// Start refusing pushes and deletes (pulls keep working).
     #[arg(long, env = "REGISTRY_READ_ONLY_ON_BOOT")]
     pub read_only_on_boot: bool,
@@ -44,8 +52,22 @@ impl Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 5001)),
             storage: storage.into(),
             auth_endpoint: None,
+            admin_token: None,
+            admin_token_file: None,
             read_only_on_boot: false,
             log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// The admin token from `--admin-token-file` or `--admin-token`.
+    pub fn admin_token(&self) -> Result<Option<String>, crate::ServeError> {
+        match &self.admin_token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|token| Some(token.trim().to_owned()))
+                .map_err(|error| crate::ServeError::AdminTokenFile(path.clone(), error)),
+            None => Ok(self.admin_token.clone()),
         }
     }
 }

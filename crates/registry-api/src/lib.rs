@@ -12,6 +12,7 @@ mod config;
 mod endpoint;
 mod error;
 mod handlers;
+mod maintenance;
 mod manifest;
 mod metrics;
 mod query;
@@ -36,6 +37,8 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error("the admin gRPC server failed: {0}")]
     Admin(#[from] tonic::transport::Error),
+    #[error("--admin-token-file {0}: {1}")]
+    AdminTokenFile(std::path::PathBuf, std::io::Error),
     #[error("--auth-endpoint {0}: {1}")]
     AuthEndpoint(url::Url, tonic::transport::Error),
 }
@@ -64,7 +67,16 @@ pub async fn run(
             None
         }
     };
+    let admin_token = config.admin_token()?;
     let state = AppState::new(store, WriteGate::new(config.read_only_on_boot), auth);
+    match state.store.read_lease().await {
+        Ok(lease) => state.write_gate.set_lease(lease),
+        Err(error) => tracing::error!(%error, "cannot read the maintenance lease at start"),
+    }
+    if let mode @ write_gate::Mode::Maintenance(_) = state.write_gate.mode() {
+        tracing::warn!(mode = %write_gate::mode_header(&mode), "starting inside a maintenance window");
+    }
+    tokio::spawn(maintenance::follow_lease(state.clone(), shutdown.clone()));
     if config.read_only_on_boot {
         tracing::warn!("starting read-only: pushes and deletes are refused");
     }
@@ -74,10 +86,11 @@ pub async fn run(
         storage = %config.storage,
         "registry-api serving"
     );
-    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service =
+        router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let http =
         axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let admin = admin::serve(admin_listener, shutdown.clone());
+    let admin = admin::serve(admin_listener, state, admin_token, shutdown.clone());
     let (http, admin) = tokio::join!(http, admin);
     http.map_err(ServeError::Http)?;
     admin?;

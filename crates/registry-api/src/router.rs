@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::{blobs, listing, manifests, referrers, uploads};
 use crate::metrics::{RouteLabel, record_metrics, render_metrics};
 use crate::query::Query;
+use crate::write_gate::mode_header;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -102,13 +103,15 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
         method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if is_write {
-        state.write_gate.check_writable()?;
-    }
+    let _write = if is_write {
+        Some(state.write_gate.begin_write()?)
+    } else {
+        None
+    };
     let headers = &parts.headers;
     let head = method == Method::HEAD;
     match (endpoint, method) {
-        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(base(head)),
+        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(base(state, head)),
         (Endpoint::Catalog, Method::GET) => {
             listing::catalog(state, &query, granted.principal.as_ref()).await
         }
@@ -153,16 +156,23 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
     }
 }
 
-fn base(head: bool) -> Response {
+/// `GET /v2/`: `{}`, and the replica's mode in `Berth-Mode`, so CI systems
+/// can see a maintenance window coming.
+fn base(state: &AppState, head: bool) -> Response {
     let body = if head {
         Body::empty()
     } else {
         Body::from("{}")
     };
     let mut response = Response::new(body);
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    let mode = mode_header(&state.write_gate.mode());
+    if let Ok(value) = HeaderValue::from_str(&mode) {
+        headers.insert(HeaderName::from_static("berth-mode"), value);
+    }
     response
 }

@@ -1,44 +1,152 @@
-//! Whether this replica accepts writes (pushes and deletes). Pulls never
-//! pass through here.
+//! Whether this replica accepts writes (pushes and deletes), and how many
+//! are in flight. Pulls never pass through here.
+//!
+//! The registry is read-only while `--read-only-on-boot` holds, or while a
+//! maintenance lease (recorded in the store, refreshed from it every
+//! second) has not expired. A write first counts itself in flight, then
+//! looks at the mode; entering read-only first sets the mode, then waits
+//! for the count to drop: whichever comes second sees the other.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use registry_core::{ErrorCode, RegistryError};
+use registry_storage::{LeaseRecord, now_unix_ms};
 
-/// Seconds a refused writer is told to wait before trying again.
-const RETRY_AFTER_SECONDS: u64 = 60;
+/// Seconds a writer refused by `--read-only-on-boot` is told to wait.
+const BOOT_RETRY_AFTER_SECONDS: u64 = 60;
 
 /// Opens or closes the registry to writes.
 #[derive(Debug, Default)]
 pub struct WriteGate {
-    read_only: AtomicBool,
+    read_only_on_boot: AtomicBool,
+    lease: RwLock<Option<LeaseRecord>>,
+    in_flight: AtomicU64,
+}
+
+/// A write in progress; dropping it ends the write.
+#[derive(Debug)]
+pub struct WriteGuard<'a> {
+    gate: &'a WriteGate,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.gate.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The replica's mode, as `GET /v2/` and the Maintenance status tell it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    ReadWrite,
+    ReadOnlyOnBoot,
+    Maintenance(LeaseRecord),
 }
 
 impl WriteGate {
-    pub fn new(read_only: bool) -> Self {
+    pub fn new(read_only_on_boot: bool) -> Self {
         WriteGate {
-            read_only: AtomicBool::new(read_only),
+            read_only_on_boot: AtomicBool::new(read_only_on_boot),
+            ..WriteGate::default()
         }
     }
 
-    pub fn is_read_only(&self) -> bool {
-        self.read_only.load(Ordering::Acquire)
-    }
-
+    /// Switches the `--read-only-on-boot` mode on or off.
     pub fn set_read_only(&self, read_only: bool) {
-        self.read_only.store(read_only, Ordering::Release);
+        self.read_only_on_boot.store(read_only, Ordering::SeqCst);
     }
 
-    /// Refuses a write while the registry is read-only: 503 UNAVAILABLE with
-    /// a `Retry-After` the error response carries.
-    pub fn check_writable(&self) -> Result<(), RegistryError> {
-        if !self.is_read_only() {
-            return Ok(());
+    /// Installs the lease as last seen in the store.
+    pub fn set_lease(&self, lease: Option<LeaseRecord>) {
+        let active = lease
+            .as_ref()
+            .is_some_and(|lease| lease.is_active(now_unix_ms()));
+        *self.lease.write().expect("never poisoned") = lease;
+        metrics::gauge!("registry_read_only").set(
+            if active || self.read_only_on_boot.load(Ordering::SeqCst) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
+
+    pub fn mode(&self) -> Mode {
+        if let Some(lease) = self.lease.read().expect("never poisoned").as_ref()
+            && lease.is_active(now_unix_ms())
+        {
+            return Mode::Maintenance(lease.clone());
         }
-        Err(RegistryError::new(
-            ErrorCode::Unavailable,
-            "the registry is read-only; pulls work, pushes and deletes do not",
-        )
-        .with_detail(serde_json::json!({ "retryAfterSeconds": RETRY_AFTER_SECONDS })))
+        if self.read_only_on_boot.load(Ordering::SeqCst) {
+            return Mode::ReadOnlyOnBoot;
+        }
+        Mode::ReadWrite
+    }
+
+    pub fn writes_in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Starts a write, or refuses it with 503 UNAVAILABLE, a message saying
+    /// until when, and `Retry-After`.
+    pub fn begin_write(&self) -> Result<WriteGuard<'_>, RegistryError> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = WriteGuard { gate: self };
+        let (message, retry_after) = match self.mode() {
+            Mode::ReadWrite => return Ok(guard),
+            Mode::ReadOnlyOnBoot => (
+                "the registry is read-only (started with --read-only-on-boot); pulls work, pushes and deletes do not".to_owned(),
+                BOOT_RETRY_AFTER_SECONDS,
+            ),
+            Mode::Maintenance(lease) => {
+                let remaining_ms = (lease.expires_at_unix_ms - now_unix_ms()).max(0);
+                (
+                    format!(
+                        "the registry is read-only for maintenance ({}) until {}; pulls work, retry pushes and deletes then",
+                        lease.reason,
+                        format_time(lease.expires_at_unix_ms)
+                    ),
+                    u64::try_from(remaining_ms / 1000 + 1).unwrap_or(1),
+                )
+            }
+        };
+        drop(guard);
+        metrics::counter!("registry_writes_refused_total").increment(1);
+        Err(RegistryError::new(ErrorCode::Unavailable, message)
+            .with_detail(serde_json::json!({ "retryAfterSeconds": retry_after })))
+    }
+
+    /// Waits until no write is in flight, at most `limit`. Returns the
+    /// writes still in flight (0 when drained).
+    pub async fn drain(&self, limit: Duration) -> u64 {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let in_flight = self.writes_in_flight();
+            if in_flight == 0 || tokio::time::Instant::now() >= deadline {
+                return in_flight;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// RFC 3339 for a Unix time in milliseconds.
+pub fn format_time(unix_ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// The `Berth-Mode` header of `GET /v2/`.
+pub fn mode_header(mode: &Mode) -> String {
+    match mode {
+        Mode::ReadWrite => "read-write".to_owned(),
+        Mode::ReadOnlyOnBoot => "read-only".to_owned(),
+        Mode::Maintenance(lease) => format!(
+            "read-only; until={}; holder={}",
+            format_time(lease.expires_at_unix_ms),
+            lease.holder.replace([';', ',', '"'], "_")
+        ),
     }
 }

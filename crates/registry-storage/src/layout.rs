@@ -9,17 +9,30 @@ use crate::UploadId;
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     base: String,
+    /// Berth's own records, beside the registry tree.
+    berth: String,
 }
 
 impl Layout {
     pub(crate) fn new(root: Path) -> Self {
         let root = root.as_ref();
-        let base = if root.is_empty() {
-            "docker/registry/v2".to_owned()
+        let prefix = if root.is_empty() {
+            String::new()
         } else {
-            format!("{root}/docker/registry/v2")
+            format!("{root}/")
         };
-        Layout { base }
+        Layout {
+            base: format!("{prefix}docker/registry/v2"),
+            berth: format!("{prefix}berth"),
+        }
+    }
+
+    pub(crate) fn lease(&self) -> Path {
+        Path::from(format!("{}/maintenance/lease.json", self.berth))
+    }
+
+    pub(crate) fn gc_report(&self, name: &str) -> Path {
+        Path::from(format!("{}/gc/reports/{name}.json", self.berth))
     }
 
     fn key(&self, tail: std::fmt::Arguments<'_>) -> Path {

@@ -12,6 +12,7 @@ mod hashing;
 mod layout;
 mod links;
 mod local_append;
+mod maintenance;
 mod manifest_cache;
 mod manifests;
 mod open;
@@ -27,6 +28,7 @@ use object_store::ObjectStore;
 
 pub use blobs::BlobRead;
 pub use error::{StorageError, UploadError};
+pub use maintenance::{LeaseRecord, now_unix_ms};
 pub use open::OpenError;
 pub use uploads::{UploadId, UploadStatus};
 

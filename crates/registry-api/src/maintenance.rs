@@ -1,0 +1,214 @@
+//! The `registry.maintenance.v1.Maintenance` gRPC service: read-only leases
+//! recorded in the store, so every replica honours one window, and a
+//! status. The lease ends by itself when nobody renews it.
+
+use std::time::Duration;
+
+use registry_proto::maintenance::maintenance_server::Maintenance;
+use registry_proto::maintenance::{
+    AcquireReadOnlyRequest, Lease, ReleaseReadOnlyRequest, ReleaseReadOnlyResponse,
+    RenewReadOnlyRequest, StatusRequest, StatusResponse,
+};
+use registry_storage::{LeaseRecord, Store, now_unix_ms};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::write_gate::{Mode, format_time};
+use crate::{AppState, WriteGate};
+
+/// Longest lease one call may ask for.
+const MAX_TTL_SECONDS: u64 = 3600;
+/// How long entering read-only waits for this replica's writes in flight.
+const DRAIN_LIMIT: Duration = Duration::from_secs(15);
+/// How often each replica reads the lease record from the store.
+pub const LEASE_REFRESH: Duration = Duration::from_secs(1);
+
+/// The gRPC service over this replica's store and write gate.
+#[derive(Debug, Clone)]
+pub struct MaintenanceService {
+    state: AppState,
+}
+
+fn storage(error: registry_storage::StorageError) -> Status {
+    tracing::error!(%error, "maintenance: storage failure");
+    Status::unavailable(format!("the store did not answer: {error}"))
+}
+
+fn to_proto(record: &LeaseRecord) -> Lease {
+    Lease {
+        lease_id: record.lease_id.clone(),
+        holder: record.holder.clone(),
+        reason: record.reason.clone(),
+        expires_at_unix_ms: record.expires_at_unix_ms,
+    }
+}
+
+fn ttl_ms(ttl_seconds: u64) -> Result<i64, Status> {
+    if ttl_seconds == 0 || ttl_seconds > MAX_TTL_SECONDS {
+        return Err(Status::invalid_argument(format!(
+            "ttl_seconds must be between 1 and {MAX_TTL_SECONDS}"
+        )));
+    }
+    Ok(i64::try_from(ttl_seconds * 1000).unwrap_or(i64::MAX))
+}
+
+fn held_by_other(record: &LeaseRecord) -> Status {
+    Status::failed_precondition(format!(
+        "the registry is already read-only for {} ({}) until {}",
+        record.holder,
+        record.reason,
+        format_time(record.expires_at_unix_ms)
+    ))
+}
+
+impl MaintenanceService {
+    pub fn new(state: AppState) -> Self {
+        MaintenanceService { state }
+    }
+
+    fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    fn write_gate(&self) -> &WriteGate {
+        &self.state.write_gate
+    }
+}
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn acquire_read_only(
+        &self,
+        request: Request<AcquireReadOnlyRequest>,
+    ) -> Result<Response<Lease>, Status> {
+        let request = request.into_inner();
+        if request.lease_id.is_empty() || request.holder.is_empty() {
+            return Err(Status::invalid_argument("lease_id and holder are required"));
+        }
+        let record = LeaseRecord {
+            lease_id: request.lease_id,
+            holder: request.holder,
+            reason: request.reason,
+            expires_at_unix_ms: now_unix_ms() + ttl_ms(request.ttl_seconds)?,
+        };
+        loop {
+            match self.store().read_lease().await.map_err(storage)? {
+                Some(current)
+                    if current.is_active(now_unix_ms()) && current.lease_id != record.lease_id =>
+                {
+                    return Err(held_by_other(&current));
+                }
+                Some(_) => {
+                    self.store().replace_lease(&record).await.map_err(storage)?;
+                    break;
+                }
+                None => {
+                    if self.store().create_lease(&record).await.map_err(storage)? {
+                        break;
+                    }
+                }
+            }
+        }
+        self.write_gate().set_lease(Some(record.clone()));
+        tracing::warn!(holder = %record.holder, reason = %record.reason, until = %format_time(record.expires_at_unix_ms), "read-only for maintenance");
+        let still_writing = self.write_gate().drain(DRAIN_LIMIT).await;
+        if still_writing > 0 {
+            return Err(Status::failed_precondition(format!(
+                "{still_writing} writes still in flight on this replica after {} s; release and retry later",
+                DRAIN_LIMIT.as_secs()
+            )));
+        }
+        Ok(Response::new(to_proto(&record)))
+    }
+
+    async fn renew_read_only(
+        &self,
+        request: Request<RenewReadOnlyRequest>,
+    ) -> Result<Response<Lease>, Status> {
+        let request = request.into_inner();
+        let ttl = ttl_ms(request.ttl_seconds)?;
+        let Some(mut record) = self.store().read_lease().await.map_err(storage)? else {
+            return Err(Status::failed_precondition(
+                "no lease is in force; acquire a new one",
+            ));
+        };
+        if record.lease_id != request.lease_id || record.holder != request.holder {
+            return Err(Status::permission_denied(
+                "only the holder of the lease may renew it",
+            ));
+        }
+        if !record.is_active(now_unix_ms()) {
+            return Err(Status::failed_precondition(
+                "the lease has expired and writes may have resumed; acquire a new one",
+            ));
+        }
+        record.expires_at_unix_ms = now_unix_ms() + ttl;
+        self.store().replace_lease(&record).await.map_err(storage)?;
+        self.write_gate().set_lease(Some(record.clone()));
+        Ok(Response::new(to_proto(&record)))
+    }
+
+    async fn release_read_only(
+        &self,
+        request: Request<ReleaseReadOnlyRequest>,
+    ) -> Result<Response<ReleaseReadOnlyResponse>, Status> {
+        let request = request.into_inner();
+        if let Some(record) = self.store().read_lease().await.map_err(storage)? {
+            if record.lease_id != request.lease_id || record.holder != request.holder {
+                if record.is_active(now_unix_ms()) {
+                    return Err(Status::permission_denied(
+                        "only the holder of the lease may release it",
+                    ));
+                }
+            } else {
+                self.store().delete_lease().await.map_err(storage)?;
+                tracing::info!(holder = %record.holder, "read-only window released");
+            }
+        }
+        self.write_gate().set_lease(None);
+        Ok(Response::new(ReleaseReadOnlyResponse {}))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let mode = self.write_gate().mode();
+        let last_gc_report = self
+            .store()
+            .latest_gc_report()
+            .await
+            .map_err(storage)?
+            .map(|report| String::from_utf8_lossy(&report).into_owned())
+            .unwrap_or_default();
+        Ok(Response::new(StatusResponse {
+            read_only: mode != Mode::ReadWrite,
+            lease: match &mode {
+                Mode::Maintenance(record) => Some(to_proto(record)),
+                _ => None,
+            },
+            writes_in_flight: self.write_gate().writes_in_flight(),
+            read_only_on_boot: mode == Mode::ReadOnlyOnBoot,
+            last_gc_report,
+        }))
+    }
+}
+
+/// Reads the lease record every second until `shutdown`, so a window
+/// acquired through another replica (or before this one restarted) is
+/// honoured here too, and an expired one ends here too.
+pub async fn follow_lease(state: AppState, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(LEASE_REFRESH);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match state.store.read_lease().await {
+            Ok(lease) => state.write_gate.set_lease(lease),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the maintenance lease; keeping the last one seen")
+            }
+        }
+    }
+}

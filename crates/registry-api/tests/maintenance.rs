@@ -1,0 +1,227 @@
+//! The read-only lease through the admin gRPC port: writes refused with 503
+//! while pulls work, on every replica of the store (and one restarted inside
+//! the window), the lease ending by itself, only the holder renewing or
+//! releasing, and the admin token.
+
+use std::time::{Duration, Instant};
+
+use registry_proto::maintenance::maintenance_client::MaintenanceClient;
+use registry_proto::maintenance::{
+    AcquireReadOnlyRequest, ReleaseReadOnlyRequest, RenewReadOnlyRequest, StatusRequest,
+};
+use test_support::{Image, TestRegistry, push_image};
+use tonic::Code;
+
+async fn admin(registry: &TestRegistry) -> MaintenanceClient<tonic::transport::Channel> {
+    MaintenanceClient::connect(format!("http://{}", registry.admin_addr))
+        .await
+        .expect("admin port")
+}
+
+fn acquire(lease_id: &str, holder: &str, ttl_seconds: u64) -> AcquireReadOnlyRequest {
+    AcquireReadOnlyRequest {
+        lease_id: lease_id.to_owned(),
+        holder: holder.to_owned(),
+        ttl_seconds,
+        reason: "garbage collection".to_owned(),
+    }
+}
+
+async fn upload_start(registry: &TestRegistry) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v2/r/blobs/uploads/", registry.url))
+        .send()
+        .await
+        .expect("upload start")
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_lease_stops_writes_on_every_replica_and_keeps_pulls() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let storage = store.path().to_str().expect("utf-8");
+    let (a, b) = (
+        TestRegistry::start(storage).await,
+        TestRegistry::start(storage).await,
+    );
+    let image = Image::random(1, 100);
+    push_image(&reqwest::Client::new(), &a.url, "r", "v1", &image).await;
+
+    let lease = admin(&a)
+        .await
+        .acquire_read_only(acquire("lease-1", "gc-test", 60))
+        .await
+        .expect("acquire")
+        .into_inner();
+    assert_eq!(lease.holder, "gc-test");
+    let refused = upload_start(&a).await;
+    assert_eq!(refused.status(), 503);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    assert!((1..=61).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = refused.json().await.expect("error body");
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("maintenance")
+    );
+    let base = reqwest::get(format!("{}/v2/", a.url)).await.expect("base");
+    assert!(
+        base.headers()["berth-mode"]
+            .to_str()
+            .expect("text")
+            .starts_with("read-only; until=")
+    );
+
+    eventually("the other replica refusing writes", async || {
+        upload_start(&b).await.status() == 503
+    })
+    .await;
+    let pulled = reqwest::get(format!("{}/v2/r/manifests/v1", b.url))
+        .await
+        .expect("pull");
+    assert_eq!(pulled.status(), 200, "pulls work during the window");
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/v2/r/manifests/v1", b.url))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 503);
+
+    let c = TestRegistry::start(storage).await;
+    assert_eq!(
+        upload_start(&c).await.status(),
+        503,
+        "a replica started inside the window is read-only"
+    );
+
+    let status = admin(&b)
+        .await
+        .status(StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    assert!(status.read_only);
+    assert_eq!(status.lease.expect("lease").lease_id, "lease-1");
+
+    let stranger = admin(&b)
+        .await
+        .release_read_only(ReleaseReadOnlyRequest {
+            lease_id: "other".into(),
+            holder: "intruder".into(),
+        })
+        .await
+        .expect_err("only the holder releases");
+    assert_eq!(stranger.code(), Code::PermissionDenied);
+    let other = admin(&b)
+        .await
+        .acquire_read_only(acquire("lease-2", "other-gc", 60))
+        .await
+        .expect_err("one window at a time");
+    assert_eq!(other.code(), Code::FailedPrecondition);
+
+    admin(&b)
+        .await
+        .release_read_only(ReleaseReadOnlyRequest {
+            lease_id: "lease-1".into(),
+            holder: "gc-test".into(),
+        })
+        .await
+        .expect("release");
+    assert_eq!(upload_start(&b).await.status(), 202);
+    eventually("every replica writable again", async || {
+        upload_start(&a).await.status() == 202 && upload_start(&c).await.status() == 202
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unrenewed_lease_ends_by_itself_and_renewal_extends_it() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let registry = TestRegistry::start(store.path().to_str().expect("utf-8")).await;
+    let mut client = admin(&registry).await;
+    client
+        .acquire_read_only(acquire("short", "gc", 2))
+        .await
+        .expect("acquire");
+    assert_eq!(upload_start(&registry).await.status(), 503);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let renewed = client
+        .renew_read_only(RenewReadOnlyRequest {
+            lease_id: "short".into(),
+            holder: "gc".into(),
+            ttl_seconds: 2,
+        })
+        .await
+        .expect("renew")
+        .into_inner();
+    assert!(renewed.expires_at_unix_ms > registry_storage::now_unix_ms() + 1500);
+    let wrong = client
+        .renew_read_only(RenewReadOnlyRequest {
+            lease_id: "short".into(),
+            holder: "someone".into(),
+            ttl_seconds: 2,
+        })
+        .await
+        .expect_err("only the holder renews");
+    assert_eq!(wrong.code(), Code::PermissionDenied);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        upload_start(&registry).await.status(),
+        503,
+        "still inside the renewed lease"
+    );
+    eventually("the lease running out", async || {
+        upload_start(&registry).await.status() == 202
+    })
+    .await;
+    let late = client
+        .renew_read_only(RenewReadOnlyRequest {
+            lease_id: "short".into(),
+            holder: "gc".into(),
+            ttl_seconds: 2,
+        })
+        .await
+        .expect_err("an expired lease is not renewed");
+    assert_eq!(late.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn the_admin_token_guards_the_admin_port() {
+    let mut config = registry_api::Config::with_storage("memory://");
+    config.admin_token = Some("s3cret-token".into());
+    let registry = TestRegistry::start_with(config).await;
+    let refused = admin(&registry)
+        .await
+        .status(StatusRequest {})
+        .await
+        .expect_err("no token");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let mut request = tonic::Request::new(StatusRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        "Bearer s3cret-token".parse().expect("metadata"),
+    );
+    let status = admin(&registry)
+        .await
+        .status(request)
+        .await
+        .expect("with the token")
+        .into_inner();
+    assert!(!status.read_only);
+}
