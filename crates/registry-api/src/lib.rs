@@ -13,7 +13,6 @@ mod endpoint;
 mod error;
 mod handlers;
 mod maintenance;
-mod manifest;
 mod metrics;
 mod query;
 mod router;

@@ -5,6 +5,7 @@
 mod digest;
 mod error;
 mod hasher;
+pub mod manifest;
 pub mod media_types;
 mod name;
 mod reference;

@@ -48,6 +48,10 @@ impl Layout {
         self.key(format_args!("blobs/{algorithm}/{}/{hex}/data", &hex[..2]))
     }
 
+    pub(crate) fn blobs(&self) -> Path {
+        self.key(format_args!("blobs"))
+    }
+
     pub(crate) fn repositories(&self) -> Path {
         self.key(format_args!("repositories"))
     }
@@ -96,7 +100,7 @@ impl Layout {
         ))
     }
 
-    pub(crate) fn upload(&self, name: &RepositoryName, id: &UploadId) -> Path {
+    pub(crate) fn upload(&self, name: &RepositoryName, id: &impl std::fmt::Display) -> Path {
         self.key(format_args!("repositories/{name}/_uploads/{id}"))
     }
 

@@ -17,6 +17,7 @@ mod manifest_cache;
 mod manifests;
 mod open;
 mod referrers;
+mod scan;
 mod uploads;
 mod writer;
 
@@ -30,6 +31,7 @@ pub use blobs::BlobRead;
 pub use error::{StorageError, UploadError};
 pub use maintenance::{LeaseRecord, now_unix_ms};
 pub use open::OpenError;
+pub use scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
 pub use uploads::{UploadId, UploadStatus};
 
 /// A stream of bytes coming in from a client.

@@ -85,7 +85,7 @@ impl Store {
         Ok((digest, bytes))
     }
 
-    async fn manifest_bytes(&self, digest: &Digest) -> Result<Bytes, StorageError> {
+    pub(crate) async fn manifest_bytes(&self, digest: &Digest) -> Result<Bytes, StorageError> {
         if let Some(bytes) = self.manifest_cache.get(digest) {
             return Ok(bytes);
         }

@@ -10,7 +10,7 @@ use registry_storage::StorageError;
 use super::{OCI_SUBJECT, digest_headers, empty_response, header_value};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::manifest::{self, MAX_MANIFEST_SIZE, ParsedManifest};
+use registry_core::manifest::{self, MAX_MANIFEST_SIZE, ParsedManifest};
 
 /// Existence checks in flight at once while validating a manifest.
 const CHECK_CONCURRENCY: usize = 16;

@@ -7,16 +7,14 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
-use registry_core::media_types::{
-    DOCKER_SCHEMA1, OCI_INDEX, OCI_MANIFEST, is_image_manifest, is_index,
-};
-use registry_core::{Digest, ErrorCode, RegistryError};
+use crate::media_types::{DOCKER_SCHEMA1, OCI_INDEX, OCI_MANIFEST, is_image_manifest, is_index};
+use crate::{Digest, ErrorCode, RegistryError};
 
 /// Manifests larger than this are refused.
 pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
 
 /// What the registry needs to know of a pushed manifest.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ParsedManifest {
     pub media_type: String,
     /// Config and layers, which must be blobs of the repository.
@@ -178,4 +176,35 @@ pub fn referrer_descriptor(
     let json = serde_json::to_vec(&descriptor)
         .map_err(|error| invalid(format!("descriptor cannot be encoded: {error}")))?;
     Ok(Bytes::from(json))
+}
+
+/// Every digest a stored manifest names, for garbage collection: blobs,
+/// child manifests and subject. Unlike [`parse`], it also reads Docker
+/// schema 1 manifests (their `fsLayers`), which older registries hold.
+pub fn references(body: &[u8]) -> Result<ParsedManifest, RegistryError> {
+    #[derive(serde::Deserialize)]
+    struct Schema1 {
+        #[serde(rename = "fsLayers", default)]
+        fs_layers: Vec<Schema1Layer>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Schema1Layer {
+        #[serde(rename = "blobSum")]
+        blob_sum: Digest,
+    }
+    let probe: Probe = serde_json::from_slice(body)
+        .map_err(|error| invalid(format!("manifest is not a JSON object: {error}")))?;
+    if probe.schema_version == Some(1) {
+        let schema1: Schema1 = serde_json::from_slice(body)
+            .map_err(|error| invalid(format!("invalid schema 1 manifest: {error}")))?;
+        return Ok(ParsedManifest {
+            media_type: DOCKER_SCHEMA1[1].to_owned(),
+            blobs: schema1.fs_layers.into_iter().map(|layer| layer.blob_sum).collect(),
+            manifests: Vec::new(),
+            subject: None,
+            artifact_type: None,
+            annotations: None,
+        });
+    }
+    parse(None, body)
 }

@@ -1,0 +1,111 @@
+//! gc-worker: garbage collection that can never leave the registry stuck
+//! read-only or lose data.
+//!
+//! A collection reads the whole store before the window (manifests are
+//! content-addressed, so what it reads stays true), then takes the
+//! read-only lease on every replica, scans again and marks with what it
+//! already read (re-reading only links whose listing changed), sweeps,
+//! and releases the lease on every way out. Nothing younger than the grace
+//! period is deleted.
+
+mod config;
+mod lease;
+mod plan;
+mod report;
+mod serve;
+mod sweep;
+
+pub use config::{Cli, Command, GcConfig};
+pub use report::Report;
+pub use serve::serve;
+
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, bail};
+use futures::FutureExt;
+use registry_storage::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::lease::LeaseSet;
+use crate::plan::{Reader, Rules, plan};
+
+/// Runs one collection; `shutdown` (SIGTERM, SIGINT) stops it, releasing
+/// the lease first.
+pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    lease::validate(&config.admin_endpoints)?;
+    let token = config.admin_token()?;
+    let store = Store::open(&config.storage).with_context(|| format!("--storage {}", config.storage))?;
+    let now = SystemTime::now();
+    let rules = Rules {
+        delete_untagged: config.delete_untagged,
+        grace_cutoff: now.checked_sub(config.grace).unwrap_or(SystemTime::UNIX_EPOCH),
+        upload_cutoff: now.checked_sub(config.upload_max_age).unwrap_or(SystemTime::UNIX_EPOCH),
+    };
+    let mut report = Report {
+        started_at: humantime::format_rfc3339_seconds(now).to_string(),
+        dry_run: config.dry_run,
+        delete_untagged: config.delete_untagged,
+        grace_seconds: config.grace.as_secs(),
+        ..Report::default()
+    };
+
+    tracing::info!(storage = %config.storage, "reading the store before the window");
+    let reader = Reader::default();
+    let repositories = store.scan_repositories().await?;
+    reader.read_all(&store, &repositories).await?;
+    if config.dry_run {
+        let blobs = store.scan_blobs().await?;
+        let plan = plan(&store, &reader, repositories, blobs, rules).await?;
+        report.count(&plan);
+        print!("{}", report::describe(&plan));
+        report.total_ms = report::millis(started.elapsed());
+        return Ok(report);
+    }
+    report.prepare_ms = report::millis(started.elapsed());
+
+    let window = Instant::now();
+    let lease = tokio::select! {
+        lease = LeaseSet::acquire(&config.admin_endpoints, config.lease_ttl, token) => lease?,
+        () = shutdown.cancelled() => bail!("interrupted before the window"),
+    };
+    // Not spawned: when the select below ends any other way, the sweep is
+    // dropped, so it stops before the registry becomes writable again.
+    let inside = std::panic::AssertUnwindSafe(async {
+        let marking = Instant::now();
+        let repositories = store.scan_repositories().await?;
+        let blobs = store.scan_blobs().await?;
+        let plan = plan(&store, &reader, repositories, blobs, rules).await?;
+        let mark_ms = report::millis(marking.elapsed());
+        let sweeping = Instant::now();
+        sweep::sweep(&store, &plan).await?;
+        Ok::<_, anyhow::Error>((plan, mark_ms, report::millis(sweeping.elapsed())))
+    })
+    .catch_unwind();
+    let outcome = tokio::select! {
+        finished = inside => finished.unwrap_or_else(|_| Err(anyhow::anyhow!("the collection panicked"))),
+        () = lease.keep_renewed() => {
+            Err(anyhow::anyhow!("the read-only lease could not be renewed"))
+        }
+        () = shutdown.cancelled() => Err(anyhow::anyhow!("interrupted by a signal inside the window")),
+    };
+    lease.release().await;
+    report.window_ms = report::millis(window.elapsed());
+    let (plan, mark_ms, sweep_ms) = outcome?;
+    report.count(&plan);
+    report.mark_ms = mark_ms;
+    report.sweep_ms = sweep_ms;
+    report.total_ms = report::millis(started.elapsed());
+    let json = serde_json::to_vec_pretty(&report)?;
+    let name = report.started_at.replace(':', "-");
+    store.write_gc_report(&name, json.into()).await?;
+    tracing::info!(
+        blobs = report.blobs_deleted,
+        bytes = report.bytes_freed,
+        manifests = report.manifests_deleted,
+        repositories_pruned = report.repositories_pruned,
+        window_ms = report.window_ms,
+        "garbage collected"
+    );
+    Ok(report)
+}

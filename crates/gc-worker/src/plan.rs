@@ -1,0 +1,263 @@
+//! Marking: from a scan of the store, what stays and what goes.
+//!
+//! Roots are the tags (with `--delete-untagged`) or every manifest
+//! (without). From each kept manifest: its blobs, an index's children, and
+//! the manifests whose subject it is (referrers stay with their subject).
+//! Anything younger than the grace period stays, with what it references.
+//! Blobs no kept manifest of any repository references go; repositories
+//! left with no tags and no manifests are pruned.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use registry_core::manifest::{ParsedManifest, references};
+use registry_core::{Digest, RepositoryName};
+use registry_storage::{BlobObject, Listed, RepositoryObjects, StorageError, Store};
+
+/// Manifests read at once.
+const READ_CONCURRENCY: usize = 32;
+
+/// What a collection would delete.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub repositories: Vec<RepositoryPlan>,
+    pub blobs: Vec<BlobObject>,
+    pub repositories_scanned: usize,
+}
+
+/// What goes from one repository.
+#[derive(Debug)]
+pub struct RepositoryPlan {
+    pub name: RepositoryName,
+    /// Manifests removed (their revision links).
+    pub manifests: Vec<Digest>,
+    /// Link objects to delete: revisions, tag index entries, referrers
+    /// entries, layer links.
+    pub objects: Vec<Path>,
+    pub layer_links: usize,
+    /// Upload sessions older than the maximum age.
+    pub uploads: Vec<String>,
+    /// Nothing is left: delete the whole repository.
+    pub prune: bool,
+}
+
+impl Plan {
+    pub fn bytes(&self) -> u64 {
+        self.blobs.iter().map(|blob| blob.listed.size).sum()
+    }
+}
+
+/// Limits of one marking.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    pub delete_untagged: bool,
+    /// Objects modified after this are young: never deleted.
+    pub grace_cutoff: SystemTime,
+    pub upload_cutoff: SystemTime,
+}
+
+/// Manifest references and tag links read so far, kept from the scan before
+/// the window to the one inside it. Manifests are content-addressed, and a
+/// link is re-read only when its listing says it changed.
+#[derive(Debug, Default)]
+pub struct Reader {
+    manifests: Mutex<HashMap<Digest, Option<ParsedManifest>>>,
+    links: Mutex<HashMap<(Path, Option<String>), Option<Digest>>>,
+}
+
+impl Reader {
+    /// The references of a manifest; `None` when its bytes are gone.
+    async fn manifest(&self, store: &Store, digest: &Digest) -> anyhow::Result<Option<ParsedManifest>> {
+        if let Some(known) = self.manifests.lock().expect("never poisoned").get(digest) {
+            return Ok(known.clone());
+        }
+        let parsed = match store.read_small_blob(digest).await {
+            Ok(bytes) => Some(references(&bytes).with_context(|| format!("manifest {digest} cannot be read"))?),
+            Err(StorageError::NotFound) => None,
+            Err(other) => return Err(other.into()),
+        };
+        self.manifests.lock().expect("never poisoned").insert(digest.clone(), parsed.clone());
+        Ok(parsed)
+    }
+
+    async fn link(&self, store: &Store, listed: &Listed) -> anyhow::Result<Option<Digest>> {
+        let key = (listed.path.clone(), listed.e_tag.clone());
+        if let Some(known) = self.links.lock().expect("never poisoned").get(&key) {
+            return Ok(known.clone());
+        }
+        let digest = store.read_link_object(&listed.path).await?;
+        self.links.lock().expect("never poisoned").insert(key, digest.clone());
+        Ok(digest)
+    }
+
+    /// Reads every manifest and tag link of a scan, many at a time.
+    pub async fn read_all(&self, store: &Store, repositories: &[RepositoryObjects]) -> anyhow::Result<()> {
+        let digests: BTreeSet<&Digest> = repositories.iter().flat_map(|repository| repository.revisions.keys()).collect();
+        futures::stream::iter(digests)
+            .map(|digest| self.manifest(store, digest))
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let links: Vec<&Listed> = repositories
+            .iter()
+            .flat_map(|repository| repository.tags.values())
+            .filter_map(|tag| tag.current.as_ref())
+            .collect();
+        futures::stream::iter(links)
+            .map(|listed| self.link(store, listed))
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+}
+
+fn young(listed: &Listed, rules: &Rules) -> bool {
+    listed.last_modified > rules.grace_cutoff
+}
+
+/// Marks and plans. `reader` should have read the scan already.
+pub async fn plan(
+    store: &Store,
+    reader: &Reader,
+    repositories: Vec<RepositoryObjects>,
+    blobs: Vec<BlobObject>,
+    rules: Rules,
+) -> anyhow::Result<Plan> {
+    reader.read_all(store, &repositories).await?;
+    let mut marked: BTreeSet<Digest> = BTreeSet::new();
+    let mut plans = Vec::new();
+    let repositories_scanned = repositories.len();
+    for repository in repositories {
+        let mut tagged = BTreeSet::new();
+        for tag in repository.tags.values() {
+            if let Some(current) = &tag.current
+                && let Some(digest) = reader.link(store, current).await?
+            {
+                tagged.insert(digest);
+            }
+        }
+        let mut parsed: BTreeMap<Digest, ParsedManifest> = BTreeMap::new();
+        for digest in repository.revisions.keys() {
+            if let Some(manifest) = reader.manifest(store, digest).await? {
+                parsed.insert(digest.clone(), manifest);
+            }
+        }
+        let kept = keep(&repository, &tagged, &parsed, rules);
+        let mut blobs_used: BTreeSet<Digest> = BTreeSet::new();
+        for digest in &kept {
+            marked.insert(digest.clone());
+            if let Some(manifest) = parsed.get(digest) {
+                blobs_used.extend(manifest.blobs.iter().cloned());
+            }
+        }
+        marked.extend(blobs_used.iter().cloned());
+        plans.push(repository_plan(repository, &kept, &blobs_used, rules));
+    }
+    let blobs = blobs
+        .into_iter()
+        .filter(|blob| !marked.contains(&blob.digest) && !young(&blob.listed, &rules))
+        .collect();
+    Ok(Plan {
+        repositories: plans.into_iter().filter(RepositoryPlan::changes_anything).collect(),
+        blobs,
+        repositories_scanned,
+    })
+}
+
+/// The manifests of a repository that stay.
+fn keep(
+    repository: &RepositoryObjects,
+    tagged: &BTreeSet<Digest>,
+    parsed: &BTreeMap<Digest, ParsedManifest>,
+    rules: Rules,
+) -> BTreeSet<Digest> {
+    let mut pending: Vec<Digest> = repository
+        .revisions
+        .iter()
+        .filter(|(digest, listed)| !rules.delete_untagged || tagged.contains(*digest) || young(listed, &rules))
+        .map(|(digest, _)| digest.clone())
+        .chain(tagged.iter().cloned())
+        .collect();
+    let mut kept = BTreeSet::new();
+    loop {
+        while let Some(digest) = pending.pop() {
+            if !repository.revisions.contains_key(&digest) || !kept.insert(digest.clone()) {
+                continue;
+            }
+            if let Some(manifest) = parsed.get(&digest) {
+                pending.extend(manifest.manifests.iter().cloned());
+            }
+        }
+        let referrers: Vec<Digest> = parsed
+            .iter()
+            .filter(|(digest, manifest)| {
+                !kept.contains(*digest) && manifest.subject.as_ref().is_some_and(|subject| kept.contains(subject))
+            })
+            .map(|(digest, _)| digest.clone())
+            .collect();
+        if referrers.is_empty() {
+            return kept;
+        }
+        pending.extend(referrers);
+    }
+}
+
+fn repository_plan(
+    repository: RepositoryObjects,
+    kept: &BTreeSet<Digest>,
+    blobs_used: &BTreeSet<Digest>,
+    rules: Rules,
+) -> RepositoryPlan {
+    let mut objects = Vec::new();
+    let mut manifests = Vec::new();
+    for (digest, listed) in &repository.revisions {
+        if !kept.contains(digest) {
+            manifests.push(digest.clone());
+            objects.push(listed.path.clone());
+        }
+    }
+    for tag in repository.tags.values() {
+        for (digest, listed) in &tag.index {
+            if !kept.contains(digest) {
+                objects.push(listed.path.clone());
+            }
+        }
+    }
+    for ((_, referrer), listed) in &repository.referrers {
+        if !kept.contains(referrer) {
+            objects.push(listed.path.clone());
+        }
+    }
+    let mut layer_links = 0;
+    for (digest, listed) in &repository.layers {
+        if !blobs_used.contains(digest) && !young(listed, &rules) {
+            objects.push(listed.path.clone());
+            layer_links += 1;
+        }
+    }
+    let (stale, live): (Vec<_>, Vec<_>) = repository.uploads.into_iter().partition(|(_, objects)| {
+        objects.iter().all(|listed| listed.last_modified < rules.upload_cutoff)
+    });
+    let uploads: Vec<String> = stale.into_iter().map(|(id, _)| id).collect();
+    let prune = kept.is_empty() && repository.tags.values().all(|tag| tag.current.is_none()) && live.is_empty()
+        && repository.layers.values().all(|listed| !young(listed, &rules));
+    RepositoryPlan {
+        name: repository.name,
+        manifests,
+        objects,
+        layer_links,
+        uploads,
+        prune,
+    }
+}
+
+impl RepositoryPlan {
+    fn changes_anything(&self) -> bool {
+        self.prune || !self.objects.is_empty() || !self.uploads.is_empty()
+    }
+}

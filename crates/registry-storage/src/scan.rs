@@ -1,0 +1,203 @@
+//! Whole-store listings for garbage collection: every object under
+//! `repositories/` sorted into repositories, tags, revisions, layer links,
+//! uploads and referrers entries; and every blob. One listing each, so a
+//! scan costs a few requests per thousand objects, even on S3.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::ObjectMeta;
+use registry_core::{Digest, RepositoryName, Tag};
+
+use crate::{StorageError, Store};
+
+/// Deletions in flight at once.
+const DELETE_CONCURRENCY: usize = 32;
+
+/// One listed object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub path: Path,
+    pub size: u64,
+    pub last_modified: SystemTime,
+    /// Changes whenever the object is rewritten (content hash on S3; inode,
+    /// time and size on a filesystem).
+    pub e_tag: Option<String>,
+}
+
+impl From<ObjectMeta> for Listed {
+    fn from(meta: ObjectMeta) -> Self {
+        Listed {
+            path: meta.location,
+            size: meta.size,
+            last_modified: meta.last_modified.into(),
+            e_tag: meta.e_tag,
+        }
+    }
+}
+
+/// A tag's objects: its `current` link and its index of past digests.
+#[derive(Clone, Debug, Default)]
+pub struct TagObjects {
+    pub current: Option<Listed>,
+    pub index: Vec<(Digest, Listed)>,
+}
+
+/// Everything stored for one repository.
+#[derive(Clone, Debug)]
+pub struct RepositoryObjects {
+    pub name: RepositoryName,
+    pub tags: BTreeMap<Tag, TagObjects>,
+    pub revisions: BTreeMap<Digest, Listed>,
+    pub layers: BTreeMap<Digest, Listed>,
+    /// Upload sessions by id, with all their objects.
+    pub uploads: BTreeMap<String, Vec<Listed>>,
+    /// (subject, referrer) → the referrers entry.
+    pub referrers: BTreeMap<(Digest, Digest), Listed>,
+}
+
+impl RepositoryObjects {
+    fn new(name: RepositoryName) -> Self {
+        RepositoryObjects {
+            name,
+            tags: BTreeMap::new(),
+            revisions: BTreeMap::new(),
+            layers: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            referrers: BTreeMap::new(),
+        }
+    }
+}
+
+/// One blob of the global blob store.
+#[derive(Clone, Debug)]
+pub struct BlobObject {
+    pub digest: Digest,
+    pub listed: Listed,
+}
+
+fn digest_at(parts: &[&str]) -> Option<Digest> {
+    match parts {
+        [algorithm, hex, ..] => format!("{algorithm}:{hex}").parse().ok(),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Lists every repository's objects in one pass.
+    pub async fn scan_repositories(&self) -> Result<Vec<RepositoryObjects>, StorageError> {
+        let root = self.layout.repositories();
+        let prefix = format!("{root}/");
+        let mut repositories: BTreeMap<String, RepositoryObjects> = BTreeMap::new();
+        let mut listing = self.objects.list(Some(&root));
+        while let Some(meta) = listing.try_next().await? {
+            let Some(relative) = meta.location.as_ref().strip_prefix(&prefix).map(str::to_owned) else {
+                continue;
+            };
+            let parts: Vec<&str> = relative.split('/').collect();
+            let Some(split) = parts.iter().position(|part| part.starts_with('_')) else {
+                continue;
+            };
+            let name = parts[..split].join("/");
+            let Ok(parsed_name) = name.parse::<RepositoryName>() else {
+                tracing::warn!(%name, "skipping objects of a badly named repository");
+                continue;
+            };
+            let repository = repositories
+                .entry(name)
+                .or_insert_with(|| RepositoryObjects::new(parsed_name));
+            let listed = Listed::from(meta);
+            match &parts[split..] {
+                ["_manifests", "tags", tag, "current", "link"] => {
+                    if let Ok(tag) = tag.parse() {
+                        repository.tags.entry(tag).or_default().current = Some(listed);
+                    }
+                }
+                ["_manifests", "tags", tag, "index", rest @ ..] => {
+                    if let (Ok(tag), Some(digest)) = (tag.parse(), digest_at(rest)) {
+                        repository.tags.entry(tag).or_default().index.push((digest, listed));
+                    }
+                }
+                ["_manifests", "revisions", rest @ ..] => {
+                    if let Some(digest) = digest_at(rest) {
+                        repository.revisions.insert(digest, listed);
+                    }
+                }
+                ["_layers", rest @ ..] => {
+                    if let Some(digest) = digest_at(rest) {
+                        repository.layers.insert(digest, listed);
+                    }
+                }
+                ["_uploads", id, ..] => {
+                    repository.uploads.entry((*id).to_owned()).or_default().push(listed);
+                }
+                ["_referrers", subject_algorithm, subject_hex, rest @ ..] => {
+                    let subject = digest_at(&[subject_algorithm, subject_hex]);
+                    if let (Some(subject), Some(referrer)) = (subject, digest_at(rest)) {
+                        repository.referrers.insert((subject, referrer), listed);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(repositories.into_values().collect())
+    }
+
+    /// Lists every blob's data object.
+    pub async fn scan_blobs(&self) -> Result<Vec<BlobObject>, StorageError> {
+        let root = self.layout.blobs();
+        let prefix = format!("{root}/");
+        self.objects
+            .list(Some(&root))
+            .map_err(StorageError::from)
+            .try_filter_map(|meta| {
+                let relative = meta.location.as_ref().strip_prefix(&prefix).map(str::to_owned);
+                async move {
+                    let Some(relative) = relative else { return Ok(None) };
+                    let parts: Vec<&str> = relative.split('/').collect();
+                    let blob = match parts.as_slice() {
+                        [algorithm, _, hex, "data"] => digest_at(&[algorithm, hex]).map(|digest| BlobObject {
+                            digest,
+                            listed: Listed::from(meta),
+                        }),
+                        _ => None,
+                    };
+                    Ok(blob)
+                }
+            })
+            .try_collect()
+            .await
+    }
+
+    /// The digest in a link object found by a scan.
+    pub async fn read_link_object(&self, path: &Path) -> Result<Option<Digest>, StorageError> {
+        self.read_link(path).await
+    }
+
+    /// A blob's whole content, for manifests found by a scan.
+    pub async fn read_small_blob(&self, digest: &Digest) -> Result<Bytes, StorageError> {
+        self.manifest_bytes(digest).await
+    }
+
+    /// Deletes listed objects, many at a time; returns how many went.
+    pub async fn delete_objects(&self, paths: Vec<Path>) -> Result<u64, StorageError> {
+        futures::stream::iter(paths)
+            .map(|path| async move { self.delete_object(&path).await })
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .try_fold(0, |count, ()| async move { Ok(count + 1) })
+            .await
+    }
+
+    /// Deletes everything stored for a repository.
+    pub async fn delete_repository(&self, name: &RepositoryName) -> Result<(), StorageError> {
+        self.delete_prefix(&self.layout.repository(name)).await
+    }
+
+    /// Deletes an upload session found by a scan.
+    pub async fn delete_upload_session(&self, name: &RepositoryName, id: &str) -> Result<(), StorageError> {
+        self.delete_prefix(&self.layout.upload(name, &id)).await
+    }
+}
