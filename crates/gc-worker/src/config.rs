@@ -40,7 +40,12 @@ pub struct GcConfig {
     #[arg(long, env = "GC_STORAGE", default_value = "./data/registry")]
     pub storage: String,
     /// Every registry-api replica's admin gRPC address, comma separated.
-    #[arg(long, env = "GC_ADMIN_ENDPOINTS", value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        env = "GC_ADMIN_ENDPOINTS",
+        value_delimiter = ',',
+        required = true
+    )]
     pub admin_endpoints: Vec<url::Url>,
     /// Print what would go, per repository; take no lease, change nothing.
     #[arg(long, env = "GC_DRY_RUN")]

@@ -35,12 +35,17 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let started = Instant::now();
     lease::validate(&config.admin_endpoints)?;
     let token = config.admin_token()?;
-    let store = Store::open(&config.storage).with_context(|| format!("--storage {}", config.storage))?;
+    let store =
+        Store::open(&config.storage).with_context(|| format!("--storage {}", config.storage))?;
     let now = SystemTime::now();
     let rules = Rules {
         delete_untagged: config.delete_untagged,
-        grace_cutoff: now.checked_sub(config.grace).unwrap_or(SystemTime::UNIX_EPOCH),
-        upload_cutoff: now.checked_sub(config.upload_max_age).unwrap_or(SystemTime::UNIX_EPOCH),
+        grace_cutoff: now
+            .checked_sub(config.grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+        upload_cutoff: now
+            .checked_sub(config.upload_max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
     };
     let mut report = Report {
         started_at: humantime::format_rfc3339_seconds(now).to_string(),

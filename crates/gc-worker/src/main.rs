@@ -16,7 +16,11 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { gc, schedule, listen } => {
+        Command::Serve {
+            gc,
+            schedule,
+            listen,
+        } => {
             service_runtime::init_tracing(gc.log_format);
             gc_worker::serve(gc, &schedule, listen, shutdown).await
         }

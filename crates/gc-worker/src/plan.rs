@@ -60,27 +60,39 @@ pub struct Rules {
     pub upload_cutoff: SystemTime,
 }
 
+/// A link object as listed: its path and its entity tag.
+type LinkVersion = (Path, Option<String>);
+
 /// Manifest references and tag links read so far, kept from the scan before
 /// the window to the one inside it. Manifests are content-addressed, and a
 /// link is re-read only when its listing says it changed.
 #[derive(Debug, Default)]
 pub struct Reader {
     manifests: Mutex<HashMap<Digest, Option<ParsedManifest>>>,
-    links: Mutex<HashMap<(Path, Option<String>), Option<Digest>>>,
+    links: Mutex<HashMap<LinkVersion, Option<Digest>>>,
 }
 
 impl Reader {
     /// The references of a manifest; `None` when its bytes are gone.
-    async fn manifest(&self, store: &Store, digest: &Digest) -> anyhow::Result<Option<ParsedManifest>> {
+    async fn manifest(
+        &self,
+        store: &Store,
+        digest: &Digest,
+    ) -> anyhow::Result<Option<ParsedManifest>> {
         if let Some(known) = self.manifests.lock().expect("never poisoned").get(digest) {
             return Ok(known.clone());
         }
         let parsed = match store.read_small_blob(digest).await {
-            Ok(bytes) => Some(references(&bytes).with_context(|| format!("manifest {digest} cannot be read"))?),
+            Ok(bytes) => Some(
+                references(&bytes).with_context(|| format!("manifest {digest} cannot be read"))?,
+            ),
             Err(StorageError::NotFound) => None,
             Err(other) => return Err(other.into()),
         };
-        self.manifests.lock().expect("never poisoned").insert(digest.clone(), parsed.clone());
+        self.manifests
+            .lock()
+            .expect("never poisoned")
+            .insert(digest.clone(), parsed.clone());
         Ok(parsed)
     }
 
@@ -90,13 +102,23 @@ impl Reader {
             return Ok(known.clone());
         }
         let digest = store.read_link_object(&listed.path).await?;
-        self.links.lock().expect("never poisoned").insert(key, digest.clone());
+        self.links
+            .lock()
+            .expect("never poisoned")
+            .insert(key, digest.clone());
         Ok(digest)
     }
 
     /// Reads every manifest and tag link of a scan, many at a time.
-    pub async fn read_all(&self, store: &Store, repositories: &[RepositoryObjects]) -> anyhow::Result<()> {
-        let digests: BTreeSet<&Digest> = repositories.iter().flat_map(|repository| repository.revisions.keys()).collect();
+    pub async fn read_all(
+        &self,
+        store: &Store,
+        repositories: &[RepositoryObjects],
+    ) -> anyhow::Result<()> {
+        let digests: BTreeSet<&Digest> = repositories
+            .iter()
+            .flat_map(|repository| repository.revisions.keys())
+            .collect();
         futures::stream::iter(digests)
             .map(|digest| self.manifest(store, digest))
             .buffer_unordered(READ_CONCURRENCY)
@@ -163,7 +185,10 @@ pub async fn plan(
         .filter(|blob| !marked.contains(&blob.digest) && !young(&blob.listed, &rules))
         .collect();
     Ok(Plan {
-        repositories: plans.into_iter().filter(RepositoryPlan::changes_anything).collect(),
+        repositories: plans
+            .into_iter()
+            .filter(RepositoryPlan::changes_anything)
+            .collect(),
         blobs,
         repositories_scanned,
     })
@@ -179,7 +204,9 @@ fn keep(
     let mut pending: Vec<Digest> = repository
         .revisions
         .iter()
-        .filter(|(digest, listed)| !rules.delete_untagged || tagged.contains(*digest) || young(listed, &rules))
+        .filter(|(digest, listed)| {
+            !rules.delete_untagged || tagged.contains(*digest) || young(listed, &rules)
+        })
         .map(|(digest, _)| digest.clone())
         .chain(tagged.iter().cloned())
         .collect();
@@ -196,7 +223,11 @@ fn keep(
         let referrers: Vec<Digest> = parsed
             .iter()
             .filter(|(digest, manifest)| {
-                !kept.contains(*digest) && manifest.subject.as_ref().is_some_and(|subject| kept.contains(subject))
+                !kept.contains(*digest)
+                    && manifest
+                        .subject
+                        .as_ref()
+                        .is_some_and(|subject| kept.contains(subject))
             })
             .map(|(digest, _)| digest.clone())
             .collect();
@@ -240,12 +271,20 @@ fn repository_plan(
             layer_links += 1;
         }
     }
-    let (stale, live): (Vec<_>, Vec<_>) = repository.uploads.into_iter().partition(|(_, objects)| {
-        objects.iter().all(|listed| listed.last_modified < rules.upload_cutoff)
-    });
+    let (stale, live): (Vec<_>, Vec<_>) =
+        repository.uploads.into_iter().partition(|(_, objects)| {
+            objects
+                .iter()
+                .all(|listed| listed.last_modified < rules.upload_cutoff)
+        });
     let uploads: Vec<String> = stale.into_iter().map(|(id, _)| id).collect();
-    let prune = kept.is_empty() && repository.tags.values().all(|tag| tag.current.is_none()) && live.is_empty()
-        && repository.layers.values().all(|listed| !young(listed, &rules));
+    let prune = kept.is_empty()
+        && repository.tags.values().all(|tag| tag.current.is_none())
+        && live.is_empty()
+        && repository
+            .layers
+            .values()
+            .all(|listed| !young(listed, &rules));
     RepositoryPlan {
         name: repository.name,
         manifests,

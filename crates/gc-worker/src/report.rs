@@ -38,10 +38,26 @@ pub fn millis(duration: Duration) -> u64 {
 impl Report {
     pub fn count(&mut self, plan: &Plan) {
         self.repositories_scanned = plan.repositories_scanned;
-        self.repositories_pruned = plan.repositories.iter().filter(|repository| repository.prune).count();
-        self.manifests_deleted = plan.repositories.iter().map(|repository| repository.manifests.len()).sum();
-        self.layer_links_deleted = plan.repositories.iter().map(|repository| repository.layer_links).sum();
-        self.uploads_deleted = plan.repositories.iter().map(|repository| repository.uploads.len()).sum();
+        self.repositories_pruned = plan
+            .repositories
+            .iter()
+            .filter(|repository| repository.prune)
+            .count();
+        self.manifests_deleted = plan
+            .repositories
+            .iter()
+            .map(|repository| repository.manifests.len())
+            .sum();
+        self.layer_links_deleted = plan
+            .repositories
+            .iter()
+            .map(|repository| repository.layer_links)
+            .sum();
+        self.uploads_deleted = plan
+            .repositories
+            .iter()
+            .map(|repository| repository.uploads.len())
+            .sum();
         self.blobs_deleted = plan.blobs.len();
         self.bytes_freed = plan.bytes();
     }
@@ -57,7 +73,11 @@ pub fn describe(plan: &Plan) -> String {
             repository.manifests.len(),
             repository.layer_links,
             repository.uploads.len(),
-            if repository.prune { ", repository pruned" } else { "" }
+            if repository.prune {
+                ", repository pruned"
+            } else {
+                ""
+            }
         ));
     }
     text.push_str(&format!(

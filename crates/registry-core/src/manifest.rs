@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use crate::media_types::{DOCKER_SCHEMA1, OCI_INDEX, OCI_MANIFEST, is_image_manifest, is_index};
 use crate::{Digest, ErrorCode, RegistryError};
+use bytes::Bytes;
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 /// Manifests larger than this are refused.
 pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
@@ -199,7 +199,11 @@ pub fn references(body: &[u8]) -> Result<ParsedManifest, RegistryError> {
             .map_err(|error| invalid(format!("invalid schema 1 manifest: {error}")))?;
         return Ok(ParsedManifest {
             media_type: DOCKER_SCHEMA1[1].to_owned(),
-            blobs: schema1.fs_layers.into_iter().map(|layer| layer.blob_sum).collect(),
+            blobs: schema1
+                .fs_layers
+                .into_iter()
+                .map(|layer| layer.blob_sum)
+                .collect(),
             manifests: Vec::new(),
             subject: None,
             artifact_type: None,

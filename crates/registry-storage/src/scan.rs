@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path;
 use object_store::ObjectMeta;
+use object_store::path::Path;
 use registry_core::{Digest, RepositoryName, Tag};
 
 use crate::{StorageError, Store};
@@ -94,7 +94,12 @@ impl Store {
         let mut repositories: BTreeMap<String, RepositoryObjects> = BTreeMap::new();
         let mut listing = self.objects.list(Some(&root));
         while let Some(meta) = listing.try_next().await? {
-            let Some(relative) = meta.location.as_ref().strip_prefix(&prefix).map(str::to_owned) else {
+            let Some(relative) = meta
+                .location
+                .as_ref()
+                .strip_prefix(&prefix)
+                .map(str::to_owned)
+            else {
                 continue;
             };
             let parts: Vec<&str> = relative.split('/').collect();
@@ -118,7 +123,12 @@ impl Store {
                 }
                 ["_manifests", "tags", tag, "index", rest @ ..] => {
                     if let (Ok(tag), Some(digest)) = (tag.parse(), digest_at(rest)) {
-                        repository.tags.entry(tag).or_default().index.push((digest, listed));
+                        repository
+                            .tags
+                            .entry(tag)
+                            .or_default()
+                            .index
+                            .push((digest, listed));
                     }
                 }
                 ["_manifests", "revisions", rest @ ..] => {
@@ -132,7 +142,11 @@ impl Store {
                     }
                 }
                 ["_uploads", id, ..] => {
-                    repository.uploads.entry((*id).to_owned()).or_default().push(listed);
+                    repository
+                        .uploads
+                        .entry((*id).to_owned())
+                        .or_default()
+                        .push(listed);
                 }
                 ["_referrers", subject_algorithm, subject_hex, rest @ ..] => {
                     let subject = digest_at(&[subject_algorithm, subject_hex]);
@@ -154,15 +168,23 @@ impl Store {
             .list(Some(&root))
             .map_err(StorageError::from)
             .try_filter_map(|meta| {
-                let relative = meta.location.as_ref().strip_prefix(&prefix).map(str::to_owned);
+                let relative = meta
+                    .location
+                    .as_ref()
+                    .strip_prefix(&prefix)
+                    .map(str::to_owned);
                 async move {
-                    let Some(relative) = relative else { return Ok(None) };
+                    let Some(relative) = relative else {
+                        return Ok(None);
+                    };
                     let parts: Vec<&str> = relative.split('/').collect();
                     let blob = match parts.as_slice() {
-                        [algorithm, _, hex, "data"] => digest_at(&[algorithm, hex]).map(|digest| BlobObject {
-                            digest,
-                            listed: Listed::from(meta),
-                        }),
+                        [algorithm, _, hex, "data"] => {
+                            digest_at(&[algorithm, hex]).map(|digest| BlobObject {
+                                digest,
+                                listed: Listed::from(meta),
+                            })
+                        }
                         _ => None,
                     };
                     Ok(blob)
@@ -197,7 +219,11 @@ impl Store {
     }
 
     /// Deletes an upload session found by a scan.
-    pub async fn delete_upload_session(&self, name: &RepositoryName, id: &str) -> Result<(), StorageError> {
+    pub async fn delete_upload_session(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+    ) -> Result<(), StorageError> {
         self.delete_prefix(&self.layout.upload(name, &id)).await
     }
 }
