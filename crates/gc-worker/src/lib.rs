@@ -59,8 +59,10 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let reader = Reader::default();
     let repositories = store.scan_repositories().await?;
     reader.read_all(&store, &repositories).await?;
+    // Blobs written after this listing are not candidates, so one listing
+    // before the window is enough; the marking inside it decides.
+    let blobs = store.scan_blobs().await?;
     if config.dry_run {
-        let blobs = store.scan_blobs().await?;
         let plan = plan(&store, &reader, repositories, blobs, rules).await?;
         report.count(&plan);
         print!("{}", report::describe(&plan));
@@ -78,8 +80,8 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     // dropped, so it stops before the registry becomes writable again.
     let inside = std::panic::AssertUnwindSafe(async {
         let marking = Instant::now();
-        let repositories = store.scan_repositories().await?;
-        let blobs = store.scan_blobs().await?;
+        let names = store.repositories().await?;
+        let repositories = store.scan_named_repositories(&names).await?;
         let plan = plan(&store, &reader, repositories, blobs, rules).await?;
         let mark_ms = report::millis(marking.elapsed());
         let sweeping = Instant::now();
@@ -97,6 +99,9 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     lease.release().await;
     report.window_ms = report::millis(window.elapsed());
     let (plan, mark_ms, sweep_ms) = outcome?;
+    if let Err(error) = sweep::sweep_tag_history(&store, &plan).await {
+        tracing::warn!(error = %format!("{error:#}"), "some tag history entries were not removed; the next run retries");
+    }
     report.count(&plan);
     report.mark_ms = mark_ms;
     report.sweep_ms = sweep_ms;

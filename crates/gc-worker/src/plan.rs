@@ -35,9 +35,13 @@ pub struct RepositoryPlan {
     pub name: RepositoryName,
     /// Manifests removed (their revision links).
     pub manifests: Vec<Digest>,
-    /// Link objects to delete: revisions, tag index entries, referrers
+    /// Link objects to delete inside the window: revisions, referrers
     /// entries, layer links.
     pub objects: Vec<Path>,
+    /// Tag index entries (the history of what a tag pointed at) of removed
+    /// manifests. Nothing reads them to serve a pull, so they are deleted
+    /// after the window, keeping it short.
+    pub tag_history: Vec<Path>,
     pub layer_links: usize,
     /// Upload sessions older than the maximum age.
     pub uploads: Vec<String>,
@@ -252,10 +256,11 @@ fn repository_plan(
             objects.push(listed.path.clone());
         }
     }
+    let mut tag_history = Vec::new();
     for tag in repository.tags.values() {
         for (digest, listed) in &tag.index {
             if !kept.contains(digest) {
-                objects.push(listed.path.clone());
+                tag_history.push(listed.path.clone());
             }
         }
     }
@@ -289,6 +294,7 @@ fn repository_plan(
         name: repository.name,
         manifests,
         objects,
+        tag_history,
         layer_links,
         uploads,
         prune,
@@ -297,6 +303,9 @@ fn repository_plan(
 
 impl RepositoryPlan {
     fn changes_anything(&self) -> bool {
-        self.prune || !self.objects.is_empty() || !self.uploads.is_empty()
+        self.prune
+            || !self.objects.is_empty()
+            || !self.tag_history.is_empty()
+            || !self.uploads.is_empty()
     }
 }

@@ -25,3 +25,15 @@ pub async fn sweep(store: &Store, plan: &Plan) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Deletes the tag history of removed manifests, after the window.
+pub async fn sweep_tag_history(store: &Store, plan: &Plan) -> anyhow::Result<()> {
+    let paths = plan
+        .repositories
+        .iter()
+        .filter(|repository| !repository.prune)
+        .flat_map(|repository| repository.tag_history.iter().cloned())
+        .collect();
+    store.delete_objects(paths).await?;
+    Ok(())
+}

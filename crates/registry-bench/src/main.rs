@@ -6,6 +6,7 @@
 //! Run it with `just bench` (which builds `registry-api` first).
 
 mod baselines;
+mod gc_bench;
 mod load;
 mod raw_http;
 mod report;
@@ -40,6 +41,9 @@ struct Options {
     /// Concurrent connections of each request-rate run.
     #[arg(long, default_value_t = 32)]
     connections: u32,
+    /// Store shapes for the garbage collection comparison, REPOSITORIESxTAGS.
+    #[arg(long, value_delimiter = ',', default_value = "50x20,200x50")]
+    gc_shapes: Vec<gc_bench::Shape>,
     /// The registry-api binary (default: beside this one).
     #[arg(long)]
     registry_api: Option<PathBuf>,
@@ -194,6 +198,21 @@ async fn main() -> anyhow::Result<()> {
         "docker-registry peak resident memory (MiB)",
         peak_rss_mib(distribution.pid())?,
     );
+    let binaries = binary.parent().context("the binary's directory")?;
+    for shape in &options.gc_shapes {
+        let times = gc_bench::compare(binaries, work.path(), *shape).await?;
+        let label = format!("{}x{}", shape.repositories, shape.tags);
+        report.info(
+            &format!("gc {label}: berth whole run (s)"),
+            times.berth_total,
+        );
+        report.ceiling_ratio(
+            &format!("gc {label}: berth read-only window vs docker-registry garbage-collect (s)"),
+            times.berth_window,
+            times.distribution,
+            0.1,
+        );
+    }
     report.print();
     Ok(())
 }

@@ -78,6 +78,18 @@ impl Report {
         ]);
     }
 
+    /// A Berth figure that must stay at or under `limit` times Distribution's.
+    pub fn ceiling_ratio(&mut self, name: &str, berth: f64, distribution: f64, limit: f64) {
+        let ratio = berth / distribution;
+        self.rows.push([
+            name.to_owned(),
+            format!("{berth:.2}"),
+            format!("{distribution:.2}"),
+            format!("{ratio:.3}x (target <= {limit}x)"),
+            verdict(ratio <= limit),
+        ]);
+    }
+
     pub fn print(&self) {
         let header = ["measure", "berth", "docker-registry", "ratio", "verdict"];
         println!("| {} |", header.join(" | "));

@@ -145,6 +145,21 @@ impl Store {
         Ok(size)
     }
 
+    /// Stores a small blob held in memory (a config, a test or benchmark
+    /// fixture) under its sha256 digest and links it into the repository.
+    pub async fn put_small_blob(
+        &self,
+        name: &RepositoryName,
+        bytes: Bytes,
+    ) -> Result<Digest, StorageError> {
+        let digest = Digest::sha256_of(&bytes);
+        self.objects
+            .put(&self.layout.blob_data(&digest), bytes.into())
+            .await?;
+        self.link_blob(name, &digest).await?;
+        Ok(digest)
+    }
+
     /// Makes an existing blob part of a repository (uploads and mounts).
     pub async fn link_blob(
         &self,

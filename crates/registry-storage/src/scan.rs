@@ -16,6 +16,10 @@ use crate::{StorageError, Store};
 
 /// Deletions in flight at once.
 const DELETE_CONCURRENCY: usize = 32;
+/// Repository listings in flight at once.
+const SCAN_CONCURRENCY: usize = 16;
+/// Threads deleting files at once on a local filesystem.
+const LOCAL_DELETE_THREADS: usize = 4;
 
 /// One listed object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,10 +93,28 @@ fn digest_at(parts: &[&str]) -> Option<Digest> {
 impl Store {
     /// Lists every repository's objects in one pass.
     pub async fn scan_repositories(&self) -> Result<Vec<RepositoryObjects>, StorageError> {
+        self.scan_under(&self.layout.repositories()).await
+    }
+
+    /// Lists the objects of each named repository, many at a time (faster
+    /// than one pass where listing is per directory, as on a filesystem).
+    pub async fn scan_named_repositories(
+        &self,
+        names: &[RepositoryName],
+    ) -> Result<Vec<RepositoryObjects>, StorageError> {
+        let scans: Vec<Vec<RepositoryObjects>> = futures::stream::iter(names)
+            .map(|name| async move { self.scan_under(&self.layout.repository(name)).await })
+            .buffered(SCAN_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(scans.into_iter().flatten().collect())
+    }
+
+    async fn scan_under(&self, under: &Path) -> Result<Vec<RepositoryObjects>, StorageError> {
         let root = self.layout.repositories();
         let prefix = format!("{root}/");
         let mut repositories: BTreeMap<String, RepositoryObjects> = BTreeMap::new();
-        let mut listing = self.objects.list(Some(&root));
+        let mut listing = self.objects.list(Some(under));
         while let Some(meta) = listing.try_next().await? {
             let Some(relative) = meta
                 .location
@@ -204,8 +226,13 @@ impl Store {
         self.manifest_bytes(digest).await
     }
 
-    /// Deletes listed objects, many at a time; returns how many went.
+    /// Deletes listed objects, many at a time; returns how many went. On a
+    /// local filesystem, files are removed by a few threads directly (with
+    /// their directory when it is left empty), not one blocking task each.
     pub async fn delete_objects(&self, paths: Vec<Path>) -> Result<u64, StorageError> {
+        if let Some(root) = &self.local_root {
+            return delete_local_files(root, paths).await;
+        }
         futures::stream::iter(paths)
             .map(|path| async move { self.delete_object(&path).await })
             .buffer_unordered(DELETE_CONCURRENCY)
@@ -226,4 +253,41 @@ impl Store {
     ) -> Result<(), StorageError> {
         self.delete_prefix(&self.layout.upload(name, &id)).await
     }
+}
+
+async fn delete_local_files(root: &std::path::Path, paths: Vec<Path>) -> Result<u64, StorageError> {
+    let total = paths.len() as u64;
+    let share = paths.len().div_ceil(LOCAL_DELETE_THREADS).max(1);
+    let mut workers = Vec::new();
+    for chunk in paths.chunks(share) {
+        let root = root.to_owned();
+        let files: Vec<std::path::PathBuf> =
+            chunk.iter().map(|path| root.join(path.as_ref())).collect();
+        workers.push(tokio::task::spawn_blocking(
+            move || -> std::io::Result<()> {
+                for file in files {
+                    match std::fs::remove_file(&file) {
+                        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(error);
+                        }
+                        _ => {}
+                    }
+                    // Empty directories go too, up to the store's root; removing
+                    // a directory fails, as it should, while it holds anything.
+                    let mut parent = file.parent();
+                    while let Some(directory) = parent.filter(|directory| *directory != root) {
+                        if std::fs::remove_dir(directory).is_err() {
+                            break;
+                        }
+                        parent = directory.parent();
+                    }
+                }
+                Ok(())
+            },
+        ));
+    }
+    for worker in workers {
+        worker.await.map_err(std::io::Error::other)??;
+    }
+    Ok(total)
 }
