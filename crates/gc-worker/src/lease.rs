@@ -40,25 +40,30 @@ impl LeaseSet {
         request
     }
 
-    /// Takes the lease on every replica. If one refuses or cannot be
-    /// reached, releases what was taken and fails: never sweep while any
-    /// replica may write.
+    /// Connects to every replica's admin port (before the window, so the
+    /// window does not include connection set-up), then takes the lease on
+    /// every replica. If one refuses or cannot be reached, releases what
+    /// was taken and fails: never sweep while any replica may write.
     pub async fn acquire(
         endpoints: &[url::Url],
         ttl: Duration,
         token: Option<String>,
+        window_opens: impl FnOnce(),
     ) -> anyhow::Result<LeaseSet> {
         let mut replicas = Vec::new();
         for endpoint in endpoints {
             let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(30))
-                .connect_lazy();
+                .connect()
+                .await
+                .with_context(|| format!("cannot reach the admin port of replica {endpoint}"))?;
             replicas.push(Replica {
                 endpoint: endpoint.clone(),
                 client: MaintenanceClient::new(channel),
             });
         }
+        window_opens();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
         let set = LeaseSet {
             replicas,

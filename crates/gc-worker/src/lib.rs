@@ -71,9 +71,9 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     }
     report.prepare_ms = report::millis(started.elapsed());
 
-    let window = Instant::now();
+    let mut window = Instant::now();
     let lease = tokio::select! {
-        lease = LeaseSet::acquire(&config.admin_endpoints, config.lease_ttl, token) => lease?,
+        lease = LeaseSet::acquire(&config.admin_endpoints, config.lease_ttl, token, || window = Instant::now()) => lease?,
         () = shutdown.cancelled() => bail!("interrupted before the window"),
     };
     // Not spawned: when the select below ends any other way, the sweep is
