@@ -48,12 +48,15 @@ pub async fn run(
         .add_service(AuthenticatorServer::new(
             service::AuthenticatorService::new(files),
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener).map(|stream| {
-            let stream = stream?;
-            // Small calls answered at once, not after a delayed ACK.
-            stream.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(stream)
-        }), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener).map(|stream| {
+                let stream = stream?;
+                // Small calls answered at once, not after a delayed ACK.
+                stream.set_nodelay(true)?;
+                Ok::<_, std::io::Error>(stream)
+            }),
+            shutdown.cancelled_owned(),
+        )
         .await?;
     tracing::info!("auth-service stopped");
     Ok(())

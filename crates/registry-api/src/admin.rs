@@ -45,12 +45,15 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(maintenance)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener).map(|stream| {
-            let stream = stream?;
-            // Small calls answered at once, not after a delayed ACK.
-            stream.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(stream)
-        }), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener).map(|stream| {
+                let stream = stream?;
+                // Small calls answered at once, not after a delayed ACK.
+                stream.set_nodelay(true)?;
+                Ok::<_, std::io::Error>(stream)
+            }),
+            shutdown.cancelled_owned(),
+        )
         .await
 }
 

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use test_support::{Image, TestAuth, TestRegistry, argon2id_line, bcrypt_line, push_image};
+use test_support::{
+    Image, TestAuth, TestRegistry, argon2id_line, bcrypt_line, eventually, push_image,
+};
 
 const POLICY: &str = r#"
 [groups]
@@ -220,24 +222,13 @@ async fn the_policy_grants_by_user_group_and_anonymous() {
     assert_eq!(catalog["repositories"], serde_json::json!(["team/app"]));
 }
 
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn reloads_apply_and_a_broken_file_keeps_the_last_good_one() {
     let setup = setup(true).await;
     let mut lines = std::fs::read_to_string(&setup.htpasswd).expect("htpasswd");
     lines.push_str(&format!("\n{}\n", bcrypt_line("carol", "carol-password")));
     std::fs::write(&setup.htpasswd, &lines).expect("htpasswd");
-    eventually("carol's login", async || {
+    eventually("carol's login", Duration::from_secs(15), async || {
         setup
             .get("/v2/", Some(("carol", "carol-password")))
             .await
@@ -297,7 +288,7 @@ async fn auth_service_away_means_503_and_recovery_when_it_returns() {
     );
 
     setup.auth = Some(TestAuth::restart(addr, Path::new(&setup.htpasswd), None).await);
-    eventually("recovery", async || {
+    eventually("recovery", Duration::from_secs(15), async || {
         setup
             .get("/v2/", Some(("bob", "bob-password")))
             .await

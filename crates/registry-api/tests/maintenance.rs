@@ -3,13 +3,13 @@
 //! the window), the lease ending by itself, only the holder renewing or
 //! releasing, and the admin token.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use registry_proto::maintenance::{
     AcquireReadOnlyRequest, ReleaseReadOnlyRequest, RenewReadOnlyRequest, StatusRequest,
 };
-use test_support::{Image, TestRegistry, push_image};
+use test_support::{Image, TestRegistry, eventually, push_image};
 use tonic::Code;
 
 async fn admin(registry: &TestRegistry) -> MaintenanceClient<tonic::transport::Channel> {
@@ -33,17 +33,6 @@ async fn upload_start(registry: &TestRegistry) -> reqwest::Response {
         .send()
         .await
         .expect("upload start")
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -88,9 +77,11 @@ async fn a_lease_stops_writes_on_every_replica_and_keeps_pulls() {
             .starts_with("read-only; until=")
     );
 
-    eventually("the other replica refusing writes", async || {
-        upload_start(&b).await.status() == 503
-    })
+    eventually(
+        "the other replica refusing writes",
+        Duration::from_secs(10),
+        async || upload_start(&b).await.status() == 503,
+    )
     .await;
     let pulled = reqwest::get(format!("{}/v2/r/manifests/v1", b.url))
         .await
@@ -144,9 +135,11 @@ async fn a_lease_stops_writes_on_every_replica_and_keeps_pulls() {
         .await
         .expect("release");
     assert_eq!(upload_start(&b).await.status(), 202);
-    eventually("every replica writable again", async || {
-        upload_start(&a).await.status() == 202 && upload_start(&c).await.status() == 202
-    })
+    eventually(
+        "every replica writable again",
+        Duration::from_secs(10),
+        async || upload_start(&a).await.status() == 202 && upload_start(&c).await.status() == 202,
+    )
     .await;
 }
 
@@ -186,9 +179,11 @@ async fn an_unrenewed_lease_ends_by_itself_and_renewal_extends_it() {
         503,
         "still inside the renewed lease"
     );
-    eventually("the lease running out", async || {
-        upload_start(&registry).await.status() == 202
-    })
+    eventually(
+        "the lease running out",
+        Duration::from_secs(10),
+        async || upload_start(&registry).await.status() == 202,
+    )
     .await;
     let late = client
         .renew_read_only(RenewReadOnlyRequest {

@@ -83,8 +83,8 @@ impl Podman {
         command
     }
 
-    /// Runs podman with `args`; returns its standard output.
-    pub async fn run(&self, args: &[&str]) -> String {
+    /// podman with the isolated storage and `args`.
+    fn podman(&self, args: &[&str]) -> Command {
         let mut command = self.with_env(self.podman.command());
         command
             .arg("--root")
@@ -93,19 +93,17 @@ impl Podman {
             .arg(&self.run)
             .args(["--storage-driver", "vfs"])
             .args(args);
-        run_tool(command).await
+        command
+    }
+
+    /// Runs podman with `args`; returns its standard output.
+    pub async fn run(&self, args: &[&str]) -> String {
+        run_tool(self.podman(args)).await
     }
 
     /// Runs podman with `args` and `stdin` as its standard input.
     pub async fn run_with_input(&self, args: &[&str], stdin: &str) -> String {
-        let mut command = self.with_env(self.podman.command());
-        command
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.run)
-            .args(["--storage-driver", "vfs"])
-            .args(args);
+        let mut command = self.podman(args);
         let input = stdin.to_owned();
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
