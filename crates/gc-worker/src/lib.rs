@@ -17,7 +17,7 @@ mod sweep;
 
 pub use config::{Cli, Command, GcConfig};
 pub use report::Report;
-pub use serve::serve;
+pub use serve::{parse_schedule, serve};
 
 use std::time::{Instant, SystemTime};
 

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
         } => {
             service_runtime::init_tracing(gc.log_format);
-            gc_worker::serve(gc, &schedule, listen, shutdown).await
+            gc_worker::serve(gc, &schedule, Some(listen), shutdown).await
         }
     }
 }

@@ -13,33 +13,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{GcConfig, run_once};
 
-/// Collects on `schedule` until `shutdown`.
+/// Collects on `schedule` until `shutdown`. With `listen`, serves
+/// `/metrics` and `/healthz` there; without (inside registry-stack), the
+/// metrics go to whatever recorder the process has.
 pub async fn serve(
     config: GcConfig,
     schedule: &str,
-    listen: SocketAddr,
+    listen: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let cron = croner::Cron::from_str(schedule)
-        .with_context(|| format!("--schedule {schedule:?} is not a cron expression"))?;
-    let metrics = PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
-    let app = axum::Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metrics.render())),
-        );
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
-    );
-    tracing::info!(%schedule, %listen, "gc-worker serving");
+    let cron = parse_schedule(schedule)?;
+    let server = match listen {
+        Some(listen) => Some(metrics_server(listen, shutdown.clone()).await?),
+        None => None,
+    };
+    tracing::info!(%schedule, ?listen, "gc-worker serving");
     loop {
         let now = chrono::Utc::now();
         let next = cron
@@ -67,6 +55,37 @@ pub async fn serve(
             }
         }
     }
-    server.await.context("metrics server")??;
+    if let Some(server) = server {
+        server.await.context("metrics server")??;
+    }
     Ok(())
+}
+
+/// Parses a `--schedule` cron expression, naming the flag on failure.
+pub fn parse_schedule(schedule: &str) -> anyhow::Result<croner::Cron> {
+    croner::Cron::from_str(schedule)
+        .with_context(|| format!("--schedule {schedule:?} is not a cron expression"))
+}
+
+async fn metrics_server(
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
+    Ok(tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .into_future(),
+    ))
 }

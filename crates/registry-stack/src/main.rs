@@ -1,7 +1,7 @@
 //! `registry-stack`: the whole registry on one machine, for trying Berth
-//! out and for development. It runs auth-service and registry-api in one
-//! process, each on its own loopback port, talking gRPC to each other
-//! exactly as in production, over one data directory.
+//! out and for development. It runs auth-service, registry-api and
+//! gc-worker (weekly) in one process, each on its own loopback port, talking
+//! gRPC to each other exactly as in production, over one data directory.
 
 mod first_start;
 
@@ -33,6 +33,10 @@ struct Config {
     #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:5002")]
     auth_listen: SocketAddr,
 
+    /// When gc-worker collects (cron: `min hour day month weekday`).
+    #[arg(long, env = "GC_SCHEDULE", default_value = "0 3 * * SUN")]
+    gc_schedule: String,
+
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -50,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
     service_runtime::init_tracing(config.log_format);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    gc_worker::parse_schedule(&config.gc_schedule)?;
     let htpasswd = config.data_dir.join("htpasswd");
     first_start::ensure_admin(&htpasswd)?;
 
@@ -58,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         .to_str()
         .context("--data-dir must be valid UTF-8")?
         .to_owned();
-    let mut api = registry_api::Config::with_storage(storage);
+    let mut api = registry_api::Config::with_storage(storage.clone());
     api.listen = config.listen;
     api.admin_listen = config.admin_listen;
     api.auth_endpoint = Some(format!("http://{}", config.auth_listen).parse()?);
@@ -73,15 +78,33 @@ async fn main() -> anyhow::Result<()> {
         auth_listener,
         shutdown.clone(),
     ));
+    let gc = gc_worker::GcConfig {
+        storage,
+        admin_endpoints: vec![format!("http://{}", config.admin_listen).parse()?],
+        dry_run: false,
+        delete_untagged: true,
+        lease_ttl: std::time::Duration::from_secs(60),
+        grace: std::time::Duration::from_secs(3600),
+        upload_max_age: std::time::Duration::from_secs(24 * 3600),
+        admin_token: None,
+        admin_token_file: None,
+        log_format: config.log_format,
+    };
+    let collector = gc_worker::serve(gc, &config.gc_schedule, None, shutdown.clone());
     tracing::info!(
         registry = %format!("http://{}", config.listen),
         data = %config.data_dir.display(),
         "berth is up: log in as admin, e.g. `skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD ... docker://{}/NAME:TAG`",
         config.listen
     );
-    let served = registry_api::run(api, listener, admin, shutdown.clone()).await;
-    shutdown.cancel();
+    let api = async {
+        let served = registry_api::run(api, listener, admin, shutdown.clone()).await;
+        shutdown.cancel();
+        served
+    };
+    let (served, collected) = tokio::join!(api, collector);
     auth.await.context("auth-service task")??;
+    collected.context("gc-worker")?;
     served?;
     Ok(())
 }

@@ -33,6 +33,7 @@ async fn start(data: &std::path::Path) -> (Stack, Vec<String>) {
         .arg(format!("127.0.0.1:{admin}"))
         .arg("--auth-listen")
         .arg(format!("127.0.0.1:{auth}"))
+        .args(["--gc-schedule", "* * * * * *"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -98,6 +99,13 @@ async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
         .await
         .expect("GET");
     assert_eq!(admin.status(), 200);
+    let report = data.path().join("registry/berth/gc/reports/latest.json");
+    test_support::eventually(
+        "a scheduled collection",
+        Duration::from_secs(10),
+        async || report.exists(),
+    )
+    .await;
     drop(stack);
 
     let (_again, printed) = start(data.path()).await;
