@@ -57,13 +57,14 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
 
     tracing::info!(storage = %config.storage, "reading the store before the window");
     let reader = Reader::default();
-    let repositories = store.scan_repositories().await?;
-    reader.read_all(&store, &repositories).await?;
-    // Blobs written after this listing are not candidates, so one listing
-    // before the window is enough; the marking inside it decides.
+    let before = store.scan_repositories().await?;
+    reader.read_all(&store, &before).await?;
+    // Blobs and layer links written after these listings are not
+    // candidates, so listing them before the window is enough; the marking
+    // inside it decides which candidates go.
     let blobs = store.scan_blobs().await?;
     if config.dry_run {
-        let plan = plan(&store, &reader, repositories, blobs, rules).await?;
+        let plan = plan(&store, &reader, before, blobs, rules).await?;
         report.count(&plan);
         print!("{}", report::describe(&plan));
         report.total_ms = report::millis(started.elapsed());
@@ -78,14 +79,23 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     };
     // Not spawned: when the select below ends any other way, the sweep is
     // dropped, so it stops before the registry becomes writable again.
+    let mut trash = store.trash();
     let inside = std::panic::AssertUnwindSafe(async {
+        store.adopt_leftover_trash(&mut trash).await?;
         let marking = Instant::now();
         let names = store.repositories().await?;
-        let repositories = store.scan_named_repositories(&names).await?;
-        let plan = plan(&store, &reader, repositories, blobs, rules).await?;
+        let current = store.scan_repository_manifests(&names).await?;
+        let plan = plan(
+            &store,
+            &reader,
+            with_links_from(current, before),
+            blobs,
+            rules,
+        )
+        .await?;
         let mark_ms = report::millis(marking.elapsed());
         let sweeping = Instant::now();
-        sweep::sweep(&store, &plan).await?;
+        sweep::sweep(&store, &trash, &plan).await?;
         Ok::<_, anyhow::Error>((plan, mark_ms, report::millis(sweeping.elapsed())))
     })
     .catch_unwind();
@@ -98,7 +108,9 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     };
     lease.release().await;
     report.window_ms = report::millis(window.elapsed());
+    let emptied = store.empty_trash(trash).await;
     let (plan, mark_ms, sweep_ms) = outcome?;
+    emptied.context("emptying the trash of this collection")?;
     if let Err(error) = sweep::sweep_tag_history(&store, &plan).await {
         tracing::warn!(error = %format!("{error:#}"), "some tag history entries were not removed; the next run retries");
     }
@@ -118,4 +130,28 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         "garbage collected"
     );
     Ok(report)
+}
+
+/// The repositories as listed inside the window (tags and manifests), with
+/// the layer links, uploads and referrers entries listed before it: those
+/// written since are younger than every candidate and simply stay.
+fn with_links_from(
+    current: Vec<registry_storage::RepositoryObjects>,
+    before: Vec<registry_storage::RepositoryObjects>,
+) -> Vec<registry_storage::RepositoryObjects> {
+    let mut before: std::collections::HashMap<_, _> = before
+        .into_iter()
+        .map(|repository| (repository.name.clone(), repository))
+        .collect();
+    current
+        .into_iter()
+        .map(|mut repository| {
+            if let Some(earlier) = before.remove(&repository.name) {
+                repository.layers = earlier.layers;
+                repository.uploads = earlier.uploads;
+                repository.referrers = earlier.referrers;
+            }
+            repository
+        })
+        .collect()
 }

@@ -1,23 +1,27 @@
 //! Sweeping: carrying out a plan. Repositories first (links, sessions,
-//! pruning), then blobs. The caller drops the sweep the moment the lease is
-//! in doubt.
+//! pruning), then blobs. What goes is retired into a trash inside the window
+//! (a rename per object on a filesystem) and destroyed after it. The caller
+//! drops the sweep the moment the lease is in doubt.
 
-use registry_storage::Store;
+use registry_storage::{Store, Trash};
 
 use crate::plan::Plan;
 
-/// Deletes what `plan` names, with a progress bar on a terminal.
-pub async fn sweep(store: &Store, plan: &Plan) -> anyhow::Result<()> {
+/// Takes what `plan` names out of the registry, with a progress bar on a
+/// terminal.
+pub async fn sweep(store: &Store, trash: &Trash, plan: &Plan) -> anyhow::Result<()> {
     let steps = plan.repositories.len() + plan.blobs.len().div_ceil(BLOB_BATCH);
     let progress = Progress::new(steps as u64);
     for repository in &plan.repositories {
         progress.step(&format!("sweeping {}", repository.name));
         if repository.prune {
-            store.delete_repository(&repository.name).await?;
+            store.retire_repository(trash, &repository.name).await?;
             tracing::info!(repository = %repository.name, "repository pruned");
             continue;
         }
-        store.delete_objects(repository.objects.clone()).await?;
+        store
+            .retire_objects(trash, repository.objects.clone())
+            .await?;
         for id in &repository.uploads {
             store.delete_upload_session(&repository.name, id).await?;
         }
@@ -25,7 +29,7 @@ pub async fn sweep(store: &Store, plan: &Plan) -> anyhow::Result<()> {
     for chunk in plan.blobs.chunks(BLOB_BATCH) {
         progress.step("sweeping blobs");
         let paths = chunk.iter().map(|blob| blob.listed.path.clone()).collect();
-        store.delete_objects(paths).await?;
+        store.retire_objects(trash, paths).await?;
     }
     progress.finish();
     Ok(())

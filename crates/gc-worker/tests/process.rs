@@ -92,10 +92,14 @@ async fn killed_inside_the_window_the_lease_runs_out_and_the_next_run_completes(
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("report JSON");
     assert!(report["window_ms"].as_u64().is_some());
-    let left = std::fs::read_dir(store.path().join("docker/registry/v2/blobs/sha256"))
-        .map(Iterator::count)
-        .unwrap_or(0);
+    let left = data_files(&store.path().join("docker/registry/v2/blobs"));
     assert_eq!(left, 0, "the next run collected every unreferenced blob");
+    let trash = store.path().join("berth/trash");
+    assert_eq!(
+        data_files(&trash),
+        0,
+        "the next run leaves no trash of its own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,4 +194,21 @@ async fn a_store_written_by_docker_registry_is_collected() {
             );
         }
     }
+}
+
+/// Files named `data` (blob contents) below `dir`.
+fn data_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                data_files(&path)
+            } else {
+                usize::from(path.file_name().is_some_and(|name| name == "data"))
+            }
+        })
+        .sum()
 }

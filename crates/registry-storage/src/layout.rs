@@ -31,6 +31,10 @@ impl Layout {
         Path::from(format!("{}/maintenance/lease.json", self.berth))
     }
 
+    pub(crate) fn trash(&self) -> Path {
+        Path::from(format!("{}/trash", self.berth))
+    }
+
     pub(crate) fn gc_report(&self, name: &str) -> Path {
         Path::from(format!("{}/gc/reports/{name}.json", self.berth))
     }

@@ -18,6 +18,7 @@ mod manifests;
 mod open;
 mod referrers;
 mod scan;
+mod trash;
 mod uploads;
 mod writer;
 
@@ -32,6 +33,7 @@ pub use error::{StorageError, UploadError};
 pub use maintenance::{LeaseRecord, now_unix_ms};
 pub use open::OpenError;
 pub use scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
+pub use trash::Trash;
 pub use uploads::{UploadId, UploadStatus};
 
 /// A stream of bytes coming in from a client.

@@ -96,14 +96,22 @@ impl Store {
         self.scan_under(&self.layout.repositories()).await
     }
 
-    /// Lists the objects of each named repository, many at a time (faster
-    /// than one pass where listing is per directory, as on a filesystem).
-    pub async fn scan_named_repositories(
+    /// Lists the tags and manifests (`_manifests/`) of each named
+    /// repository, many at a time (faster than one pass where listing is per
+    /// directory, as on a filesystem). Layer links, uploads and referrers
+    /// entries are left out.
+    pub async fn scan_repository_manifests(
         &self,
         names: &[RepositoryName],
     ) -> Result<Vec<RepositoryObjects>, StorageError> {
         let scans: Vec<Vec<RepositoryObjects>> = futures::stream::iter(names)
-            .map(|name| async move { self.scan_under(&self.layout.repository(name)).await })
+            .map(|name| async move {
+                let manifests = object_store::path::Path::from(format!(
+                    "{}/_manifests",
+                    self.layout.repository(name)
+                ));
+                self.scan_under(&manifests).await
+            })
             .buffered(SCAN_CONCURRENCY)
             .try_collect()
             .await?;
