@@ -179,6 +179,11 @@ impl Store {
             let state = PutPayload::from(hasher.save());
             let key = self.layout.upload_hash_state(name, id, current + size);
             self.objects.put(&key, state).await?;
+            // Only the newest state is ever read; keep the session's listing short.
+            if current > 0 {
+                self.delete_object(&self.layout.upload_hash_state(name, id, current))
+                    .await?;
+            }
         }
         Ok(current..current + size)
     }
