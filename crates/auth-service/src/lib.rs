@@ -16,8 +16,6 @@ use std::sync::Arc;
 
 use registry_proto::auth::authenticator_server::AuthenticatorServer;
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 /// Why the service stopped with an error.
@@ -49,12 +47,7 @@ pub async fn run(
             service::AuthenticatorService::new(files),
         ))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener).map(|stream| {
-                let stream = stream?;
-                // Small calls answered at once, not after a delayed ACK.
-                stream.set_nodelay(true)?;
-                Ok::<_, std::io::Error>(stream)
-            }),
+            service_runtime::grpc::incoming(listener),
             shutdown.cancelled_owned(),
         )
         .await?;

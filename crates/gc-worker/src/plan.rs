@@ -86,7 +86,7 @@ impl Reader {
         if let Some(known) = self.manifests.lock().expect("never poisoned").get(digest) {
             return Ok(known.clone());
         }
-        let parsed = match store.read_small_blob(digest).await {
+        let parsed = match store.manifest_bytes(digest).await {
             Ok(bytes) => Some(
                 references(&bytes).with_context(|| format!("manifest {digest} cannot be read"))?,
             ),
@@ -105,7 +105,7 @@ impl Reader {
         if let Some(known) = self.links.lock().expect("never poisoned").get(&key) {
             return Ok(known.clone());
         }
-        let digest = store.read_link_object(&listed.path).await?;
+        let digest = store.read_link(&listed.path).await?;
         self.links
             .lock()
             .expect("never poisoned")

@@ -4,8 +4,6 @@
 
 use registry_proto::maintenance::maintenance_server::MaintenanceServer;
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status};
 
@@ -46,12 +44,7 @@ pub async fn serve(
         .add_service(health)
         .add_service(maintenance)
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener).map(|stream| {
-                let stream = stream?;
-                // Small calls answered at once, not after a delayed ACK.
-                stream.set_nodelay(true)?;
-                Ok::<_, std::io::Error>(stream)
-            }),
+            service_runtime::grpc::incoming(listener),
             shutdown.cancelled_owned(),
         )
         .await

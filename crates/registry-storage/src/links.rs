@@ -14,7 +14,7 @@ impl Store {
     }
 
     /// The digest a link points at, or `None` when there is no link.
-    pub(crate) async fn read_link(&self, key: &Path) -> Result<Option<Digest>, StorageError> {
+    pub async fn read_link(&self, key: &Path) -> Result<Option<Digest>, StorageError> {
         let bytes = match self.objects.get(key).await {
             Ok(result) => result.bytes().await?,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),

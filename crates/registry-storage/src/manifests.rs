@@ -85,7 +85,9 @@ impl Store {
         Ok((digest, bytes))
     }
 
-    pub(crate) async fn manifest_bytes(&self, digest: &Digest) -> Result<Bytes, StorageError> {
+    /// The bytes of a manifest by digest (through the cache), whichever
+    /// repository holds it.
+    pub async fn manifest_bytes(&self, digest: &Digest) -> Result<Bytes, StorageError> {
         if let Some(bytes) = self.manifest_cache.get(digest) {
             return Ok(bytes);
         }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path;
@@ -222,16 +221,6 @@ impl Store {
             })
             .try_collect()
             .await
-    }
-
-    /// The digest in a link object found by a scan.
-    pub async fn read_link_object(&self, path: &Path) -> Result<Option<Digest>, StorageError> {
-        self.read_link(path).await
-    }
-
-    /// A blob's whole content, for manifests found by a scan.
-    pub async fn read_small_blob(&self, digest: &Digest) -> Result<Bytes, StorageError> {
-        self.manifest_bytes(digest).await
     }
 
     /// Deletes listed objects, many at a time; returns how many went. On a

@@ -1,6 +1,8 @@
 //! What every Berth binary starts with: one tracing set-up with a log format
-//! switch, and a shutdown token cancelled on SIGTERM or Ctrl-C.
+//! switch, a shutdown token cancelled on SIGTERM or Ctrl-C, and the
+//! accepted connections of gRPC servers.
 
+pub mod grpc;
 mod shutdown;
 mod telemetry;
 
