@@ -44,9 +44,53 @@ struct Options {
     /// Store shapes for the garbage collection comparison, REPOSITORIESxTAGS.
     #[arg(long, value_delimiter = ',', default_value = "50x20,200x50")]
     gc_shapes: Vec<gc_bench::Shape>,
+    /// Parts to run (default: all).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "push,pull,rates,auth,gc"
+    )]
+    parts: Vec<Part>,
     /// The registry-api binary (default: beside this one).
     #[arg(long)]
     registry_api: Option<PathBuf>,
+}
+
+/// A part of the benchmark, so one figure can be iterated on alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// 1 GiB blob pushes, monolithic and chunked.
+    Push,
+    /// 1 GiB blob pulls.
+    Pull,
+    /// Manifest GET and blob HEAD rates under load.
+    Rates,
+    /// Manifest GET rates with credentials.
+    Auth,
+    /// Garbage collection of generated stores.
+    Gc,
+}
+
+/// The two registries under test, started once for the whole run.
+struct Registries {
+    berth: ChildServer,
+    berth_root: PathBuf,
+    distribution: ChildServer,
+    distribution_root: PathBuf,
+}
+
+impl Registries {
+    fn servers(&self) -> [(&'static str, &ChildServer, &std::path::Path); 2] {
+        [
+            ("berth", &self.berth, &self.berth_root),
+            (
+                "docker-registry",
+                &self.distribution,
+                &self.distribution_root,
+            ),
+        ]
+    }
 }
 
 #[tokio::main]
@@ -72,36 +116,103 @@ async fn main() -> anyhow::Result<()> {
         .context("sync")?;
     warm_page_allocator(work.path(), 2 * (options.blob_mib << 20))?;
     let hashing = baselines::sha256_throughput(5);
-    let sendfile = baselines::sendfile_throughput(&blob.path, options.repetitions).await?;
     report.baseline("sha256, one core", hashing);
-    report.baseline("sendfile over loopback", sendfile);
-
     let berth_root = work.path().join("berth");
-    let berth = start_berth(&binary, &berth_root).await;
     let distribution_root = work.path().join("distribution");
     std::fs::create_dir_all(&distribution_root)?;
     let Some(distribution) = start_docker_registry(&distribution_root).await else {
         bail!("docker-registry is not installed: apt-get install docker-registry");
     };
-    let registries = [("berth", &berth), ("docker-registry", &distribution)];
-    let chunk = options.chunk_mib << 20;
+    let registries = Registries {
+        berth: start_berth(&binary, &berth_root).await,
+        berth_root,
+        distribution,
+        distribution_root,
+    };
 
+    let wanted = |part| options.parts.contains(&part);
+    if wanted(Part::Push) {
+        push(&options, &registries, &mut blob, hashing, &mut report).await?;
+    }
+    if wanted(Part::Pull) {
+        pull(&options, &registries, &mut blob, &mut report).await?;
+    }
+    let mut manifest_rate = None;
+    if wanted(Part::Rates) || wanted(Part::Auth) {
+        let image = push_small_image(&registries).await;
+        if wanted(Part::Rates) {
+            manifest_rate = Some(rates(&options, &registries, &image, &mut report).await?);
+        }
+    }
+    if wanted(Part::Auth) {
+        let authenticated =
+            authenticated_rates(&options, &binary, &registries, work.path()).await?;
+        report.compare(
+            "authenticated manifest GET, bcrypt htpasswd (req/s)",
+            &authenticated,
+            30.0,
+        );
+        if let Some(unauthenticated) = manifest_rate {
+            report.share_of(
+                "berth authenticated / unauthenticated manifest GET",
+                &authenticated[0],
+                unauthenticated,
+                0.80,
+            );
+        }
+    }
+    report.ceiling(
+        "berth peak resident memory (MiB)",
+        peak_rss_mib(registries.berth.pid())?,
+        64.0,
+    );
+    report.info(
+        "docker-registry peak resident memory (MiB)",
+        peak_rss_mib(registries.distribution.pid())?,
+    );
+    if wanted(Part::Gc) {
+        let binaries = binary.parent().context("the binary's directory")?;
+        for shape in &options.gc_shapes {
+            let times = gc_bench::compare(binaries, work.path(), *shape).await?;
+            let label = format!("{}x{}", shape.repositories, shape.tags);
+            report.info(
+                &format!("gc {label}: berth whole run (s)"),
+                times.berth_total,
+            );
+            report.ceiling_ratio(
+                &format!(
+                    "gc {label}: berth read-only window vs docker-registry garbage-collect (s)"
+                ),
+                times.berth_window,
+                times.distribution,
+                0.1,
+            );
+        }
+    }
+    report.print();
+    Ok(())
+}
+
+/// Monolithic and chunked pushes of a new blob, each registry in turn.
+async fn push(
+    options: &Options,
+    registries: &Registries,
+    blob: &mut BlobFile,
+    hashing: f64,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let chunk = options.chunk_mib << 20;
     let mut monolithic = [Vec::new(), Vec::new()];
     let mut chunked = [Vec::new(), Vec::new()];
-    let mut last_pushed = [blob.digest.clone(), blob.digest.clone()];
-    let roots = [&berth_root, &distribution_root];
     for repetition in 0..options.repetitions {
         eprintln!("push round {}/{}", repetition + 1, options.repetitions);
-        for (index, (_, server)) in registries.iter().enumerate() {
+        for (index, (_, server, root)) in registries.servers().into_iter().enumerate() {
             blob.vary()?;
-            monolithic[index].push(transfers::push_monolithic(&server.url, &blob).await?);
-            forget_blob(roots[index], &blob.digest)?;
+            monolithic[index].push(transfers::push_monolithic(&server.url, blob).await?);
+            forget_blob(root, &blob.digest)?;
             blob.vary()?;
-            chunked[index].push(transfers::push_chunked(&server.url, &blob, chunk).await?);
-            if repetition + 1 < options.repetitions {
-                forget_blob(roots[index], &blob.digest)?;
-            }
-            last_pushed[index] = blob.digest.clone();
+            chunked[index].push(transfers::push_chunked(&server.url, blob, chunk).await?);
+            forget_blob(root, &blob.digest)?;
         }
     }
     report.compare("blob push, monolithic (MiB/s)", &monolithic, 4.0);
@@ -117,27 +228,60 @@ async fn main() -> anyhow::Result<()> {
         0.60,
     );
     report.share_of("berth chunked push / sha256", &chunked[0], hashing, 0.60);
+    Ok(())
+}
 
+/// Pulls of one pushed blob from each registry, beside a plain sendfile.
+async fn pull(
+    options: &Options,
+    registries: &Registries,
+    blob: &mut BlobFile,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let sendfile = baselines::sendfile_throughput(&blob.path, options.repetitions).await?;
+    report.baseline("sendfile over loopback", sendfile);
+    blob.vary()?;
+    for (_, server, _) in registries.servers() {
+        transfers::push_monolithic(&server.url, blob).await?;
+    }
     let mut pulls = [Vec::new(), Vec::new()];
     for repetition in 0..options.repetitions {
         eprintln!("pull round {}/{}", repetition + 1, options.repetitions);
-        for (index, (_, server)) in registries.iter().enumerate() {
-            pulls[index].push(transfers::pull(&server.url, &last_pushed[index], blob.size).await?);
+        for (index, (_, server, _)) in registries.servers().into_iter().enumerate() {
+            pulls[index].push(transfers::pull(&server.url, &blob.digest, blob.size).await?);
         }
     }
     report.compare("blob pull (MiB/s)", &pulls, 1.3);
     report.share_of("berth pull / sendfile", &pulls[0], sendfile, 0.85);
+    Ok(())
+}
 
+const SMALL_REPOSITORY: &str = "bench/small";
+
+/// The small image the request-rate runs ask for, in both registries.
+async fn push_small_image(registries: &Registries) -> Image {
     let image = Image::random(1, 4096);
     let client = reqwest::Client::new();
+    for (_, server, _) in registries.servers() {
+        push_image(&client, &server.url, SMALL_REPOSITORY, "latest", &image).await;
+    }
+    image
+}
+
+/// Manifest GET and blob HEAD rates; returns Berth's manifest GET rate.
+async fn rates(
+    options: &Options,
+    registries: &Registries,
+    image: &Image,
+    report: &mut Report,
+) -> anyhow::Result<f64> {
     let mut manifest_rates = [Vec::new(), Vec::new()];
     let mut head_rates = [Vec::new(), Vec::new()];
     let mut p99 = [Vec::new(), Vec::new()];
-    for (index, (name, server)) in registries.iter().enumerate() {
-        push_image(&client, &server.url, "bench/small", "latest", &image).await;
+    for (index, (name, server, _)) in registries.servers().into_iter().enumerate() {
         eprintln!("request rates: {name}");
         let seconds = Duration::from_secs(options.load_seconds);
-        let manifest_url = format!("{}/v2/bench/small/manifests/latest", server.url);
+        let manifest_url = format!("{}/v2/{SMALL_REPOSITORY}/manifests/latest", server.url);
         let manifest = load::run(
             &manifest_url,
             load::Method::GetManifest,
@@ -147,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         let head_url = format!(
-            "{}/v2/bench/small/blobs/{}",
+            "{}/v2/{SMALL_REPOSITORY}/blobs/{}",
             server.url, image.layers[0].digest
         );
         let head = load::run(
@@ -163,58 +307,20 @@ async fn main() -> anyhow::Result<()> {
         p99[index].push(manifest.p99_ms.max(head.p99_ms));
     }
     report.compare(
-        "manifest GET by tag, 32 connections (req/s)",
+        &format!(
+            "manifest GET by tag, {} connections (req/s)",
+            options.connections
+        ),
         &manifest_rates,
         10.0,
     );
-    report.compare("blob HEAD, 32 connections (req/s)", &head_rates, 10.0);
-    report.ceiling("berth p99 latency under load (ms)", p99[0][0], 10.0);
-
-    let authenticated = authenticated_rates(
-        &options,
-        &binary,
-        &berth_root,
-        &distribution_root,
-        work.path(),
-    )
-    .await?;
     report.compare(
-        "authenticated manifest GET, bcrypt htpasswd (req/s)",
-        &authenticated,
-        30.0,
+        &format!("blob HEAD, {} connections (req/s)", options.connections),
+        &head_rates,
+        10.0,
     );
-    report.share_of(
-        "berth authenticated / unauthenticated manifest GET",
-        &authenticated[0],
-        report::median(&manifest_rates[0]),
-        0.80,
-    );
-    report.ceiling(
-        "berth peak resident memory (MiB)",
-        peak_rss_mib(berth.pid())?,
-        64.0,
-    );
-    report.info(
-        "docker-registry peak resident memory (MiB)",
-        peak_rss_mib(distribution.pid())?,
-    );
-    let binaries = binary.parent().context("the binary's directory")?;
-    for shape in &options.gc_shapes {
-        let times = gc_bench::compare(binaries, work.path(), *shape).await?;
-        let label = format!("{}x{}", shape.repositories, shape.tags);
-        report.info(
-            &format!("gc {label}: berth whole run (s)"),
-            times.berth_total,
-        );
-        report.ceiling_ratio(
-            &format!("gc {label}: berth read-only window vs docker-registry garbage-collect (s)"),
-            times.berth_window,
-            times.distribution,
-            0.1,
-        );
-    }
-    report.print();
-    Ok(())
+    report.ceiling("berth p99 latency under load (ms)", p99[0][0], 10.0);
+    Ok(report::median(&manifest_rates[0]))
 }
 
 /// Manifest GET rates with credentials on every request: Berth
@@ -223,8 +329,7 @@ async fn main() -> anyhow::Result<()> {
 async fn authenticated_rates(
     options: &Options,
     binary: &std::path::Path,
-    berth_root: &std::path::Path,
-    distribution_root: &std::path::Path,
+    registries: &Registries,
     work: &std::path::Path,
 ) -> anyhow::Result<[Vec<f64>; 2]> {
     use base64::Engine;
@@ -244,12 +349,13 @@ async fn authenticated_rates(
     let _auth = ChildServer::spawn(command, auth_port, "", "auth-service").await;
     let berth = start_berth_with(
         binary,
-        berth_root,
+        &registries.berth_root,
         Some(format!("http://127.0.0.1:{auth_port}")),
     )
     .await;
     let Some(distribution) =
-        test_support::start_docker_registry_with_htpasswd(distribution_root, &htpasswd).await
+        test_support::start_docker_registry_with_htpasswd(&registries.distribution_root, &htpasswd)
+            .await
     else {
         bail!("docker-registry is not installed");
     };
