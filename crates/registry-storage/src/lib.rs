@@ -7,6 +7,7 @@
 
 mod blobs;
 mod catalog;
+mod direct_write;
 mod error;
 mod hashing;
 mod layout;

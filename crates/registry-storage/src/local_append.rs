@@ -5,12 +5,12 @@
 //! chunks that were acknowledged.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 
 use bytes::Bytes;
 
 use crate::UploadError;
+use crate::direct_write::DirectAppender;
 use crate::hashing::PieceSink;
 
 /// Batches queued for the writer thread.
@@ -28,30 +28,36 @@ impl LocalAppender {
     /// Opens (or creates) the data file, locks it, and checks it holds
     /// exactly `start` bytes.
     pub(crate) async fn open(path: PathBuf, start: u64) -> Result<Self, UploadError> {
-        let file = tokio::task::spawn_blocking(move || -> Result<File, UploadError> {
+        let file = tokio::task::spawn_blocking(move || -> Result<(File, PathBuf), UploadError> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
             file.try_lock().map_err(|_| UploadError::Busy)?;
             if file.metadata()?.len() != start {
                 return Err(UploadError::Inconsistent);
             }
-            Ok(file)
+            Ok((file, path))
         })
         .await
         .map_err(std::io::Error::other)??;
         let (batches, mut queue) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
         let writer = tokio::task::spawn_blocking(move || {
-            let mut file = file;
+            let (file, path) = file;
+            let mut appender = DirectAppender::new(&file, &path, start);
             while let Some(batch) = queue.blocking_recv() {
                 for piece in batch {
-                    if let Err(error) = file.write_all(&piece) {
+                    if let Err(error) = appender.write(&piece) {
                         return (file, Err(error));
                     }
                 }
             }
-            (file, Ok(()))
+            let finished = appender.finish();
+            (file, finished)
         });
         Ok(LocalAppender {
             start,
