@@ -9,14 +9,14 @@ use anyhow::{Context, bail, ensure};
 use rand::RngCore;
 use registry_core::{Algorithm, Digest, DigestHasher};
 
-use crate::raw_http::{self, FileBody, Response};
+use crate::raw_http::{self, Connection, FileBody, Response};
 
 const REPOSITORY: &str = "bench/blob";
 const READ_SIZE: usize = 1 << 20;
 
 /// A large blob on disk; `vary` gives it new content (and digest) so every
 /// push stores a blob the registry has not seen.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BlobFile {
     pub path: PathBuf,
     pub size: u64,
@@ -90,92 +90,125 @@ async fn send(
     method: &'static str,
     url: String,
     headers: Vec<(&'static str, String)>,
-    body: Option<(PathBuf, u64, u64)>,
 ) -> anyhow::Result<Response> {
-    tokio::task::spawn_blocking(move || {
-        let body = body.as_ref().map(|(path, offset, length)| FileBody {
-            path,
-            offset: *offset,
-            length: *length,
-        });
-        raw_http::request(method, &url, &headers, body)
-    })
-    .await?
+    tokio::task::spawn_blocking(move || raw_http::request(method, &url, &headers, None)).await?
 }
 
-async fn start_upload(base: &str) -> anyhow::Result<String> {
-    let response = send(
-        "POST",
-        format!("{base}/v2/{REPOSITORY}/blobs/uploads/"),
-        Vec::new(),
-        None,
-    )
-    .await?;
-    ensure!(
-        response.status == 202,
-        "upload start answered {}",
-        response.status
-    );
-    Ok(resolve(
-        base,
-        response.header("location").context("no Location")?,
-    ))
+/// One push on one keep-alive connection, run off the async threads.
+struct Push<'a> {
+    base: &'a str,
+    blob: &'a BlobFile,
+    connection: Connection,
 }
 
 const OCTET_STREAM: (&str, &str) = ("Content-Type", "application/octet-stream");
 
-/// `POST` a session, then one `PUT ?digest=` with the whole blob.
-pub async fn push_monolithic(base: &str, blob: &BlobFile) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let location = start_upload(base).await?;
-    let headers = vec![(OCTET_STREAM.0, OCTET_STREAM.1.to_owned())];
-    let body = Some((blob.path.clone(), 0, blob.size));
-    let response = send("PUT", with_digest(&location, &blob.digest), headers, body).await?;
-    ensure!(
-        response.status == 201,
-        "monolithic push answered {}",
-        response.status
-    );
-    Ok(mib_per_second(blob.size, started))
+impl<'a> Push<'a> {
+    fn open(base: &'a str, blob: &'a BlobFile) -> anyhow::Result<Self> {
+        let host = base.strip_prefix("http://").context("only http:// URLs")?;
+        Ok(Push {
+            base,
+            blob,
+            connection: Connection::open(host)?,
+        })
+    }
+
+    /// `POST` a session; returns its absolute location.
+    fn start(&mut self) -> anyhow::Result<String> {
+        let url = format!("{}/v2/{REPOSITORY}/blobs/uploads/", self.base);
+        let response = self.connection.request("POST", &url, &[], None)?;
+        ensure!(
+            response.status == 202,
+            "upload start answered {}",
+            response.status
+        );
+        self.next_location(&response)
+    }
+
+    fn next_location(&self, response: &Response) -> anyhow::Result<String> {
+        let location = response.header("location").context("no Location")?;
+        Ok(resolve(self.base, location))
+    }
+
+    /// Sends `length` bytes of the blob from `offset` on.
+    fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        offset: u64,
+        length: u64,
+    ) -> anyhow::Result<Response> {
+        let body = FileBody {
+            path: &self.blob.path,
+            offset,
+            length,
+        };
+        self.connection.request(method, url, headers, Some(body))
+    }
 }
 
-/// `POST`, one `PATCH` per chunk with `Content-Range`, then `PUT ?digest=`.
+/// Runs a whole push on a blocking thread; returns MiB/s.
+async fn timed_push(
+    base: &str,
+    blob: &BlobFile,
+    push: impl FnOnce(&mut Push<'_>) -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<f64> {
+    let (base, blob) = (base.to_owned(), blob.clone());
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        push(&mut Push::open(&base, &blob)?)?;
+        Ok(mib_per_second(blob.size, started))
+    })
+    .await?
+}
+
+/// `POST` a session, then one `PUT ?digest=` with the whole blob.
+pub async fn push_monolithic(base: &str, blob: &BlobFile) -> anyhow::Result<f64> {
+    timed_push(base, blob, |push| {
+        let location = push.start()?;
+        let url = with_digest(&location, &push.blob.digest);
+        let headers = [(OCTET_STREAM.0, OCTET_STREAM.1.to_owned())];
+        let response = push.send("PUT", &url, &headers, 0, push.blob.size)?;
+        ensure!(
+            response.status == 201,
+            "monolithic push answered {}",
+            response.status
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// `POST`, one `PATCH` per chunk of `chunk` bytes with `Content-Range`, then
+/// `PUT ?digest=`.
 pub async fn push_chunked(base: &str, blob: &BlobFile, chunk: u64) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let mut location = start_upload(base).await?;
-    let mut offset = 0;
-    while offset < blob.size {
-        let length = chunk.min(blob.size - offset);
-        let headers = vec![
-            (OCTET_STREAM.0, OCTET_STREAM.1.to_owned()),
-            ("Content-Range", format!("{offset}-{}", offset + length - 1)),
-        ];
-        let response = send(
-            "PATCH",
-            location.clone(),
-            headers,
-            Some((blob.path.clone(), offset, length)),
-        )
-        .await?;
-        if response.status != 202 {
-            bail!("chunk at {offset} answered {}", response.status);
+    timed_push(base, blob, move |push| {
+        let mut location = push.start()?;
+        let mut offset = 0;
+        while offset < push.blob.size {
+            let length = chunk.min(push.blob.size - offset);
+            let headers = [
+                (OCTET_STREAM.0, OCTET_STREAM.1.to_owned()),
+                ("Content-Range", format!("{offset}-{}", offset + length - 1)),
+            ];
+            let response = push.send("PATCH", &location, &headers, offset, length)?;
+            if response.status != 202 {
+                bail!("chunk at {offset} answered {}", response.status);
+            }
+            location = push.next_location(&response)?;
+            offset += length;
         }
-        location = resolve(base, response.header("location").context("no Location")?);
-        offset += length;
-    }
-    let response = send(
-        "PUT",
-        with_digest(&location, &blob.digest),
-        Vec::new(),
-        None,
-    )
-    .await?;
-    ensure!(
-        response.status == 201,
-        "closing the upload answered {}",
-        response.status
-    );
-    Ok(mib_per_second(blob.size, started))
+        let url = with_digest(&location, &push.blob.digest);
+        let response = push.connection.request("PUT", &url, &[], None)?;
+        ensure!(
+            response.status == 201,
+            "closing the upload answered {}",
+            response.status
+        );
+        Ok(())
+    })
+    .await
 }
 
 /// `GET` a pushed blob, counting every byte.
@@ -186,7 +219,7 @@ pub async fn pull(base: &str, digest: &Digest, size: u64) -> anyhow::Result<f64>
 /// Downloads `url`, discarding the bytes; MiB/s.
 pub async fn download(url: &str, expected: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let response = send("GET", url.to_owned(), Vec::new(), None).await?;
+    let response = send("GET", url.to_owned(), Vec::new()).await?;
     ensure!(
         response.status == 200,
         "GET {url} answered {}",

@@ -135,13 +135,14 @@ impl Store {
         {
             return Err(UploadError::OutOfOrder { requested, current });
         }
-        let hasher = self
-            .hasher_after(name, id, &session, Algorithm::Sha256)
-            .await?;
+        let restore_hasher = self.hasher_after(name, id, &session, Algorithm::Sha256);
         let (hasher, size) = match &self.local_root {
             Some(root) => {
                 let key = self.layout.upload_chunk(name, id, 0, LOCAL_CHUNK);
-                let mut appender = LocalAppender::open(root.join(key.as_ref()), current).await?;
+                let (hasher, mut appender) = tokio::try_join!(
+                    restore_hasher,
+                    LocalAppender::open(root.join(key.as_ref()), current)
+                )?;
                 match copy_hashed(body, hasher, &mut appender).await {
                     Ok(hasher) => {
                         let size = appender.written();
@@ -157,6 +158,7 @@ impl Store {
                 }
             }
             None => {
+                let hasher = restore_hasher.await?;
                 let nonce = Uuid::new_v4().simple().to_string();
                 let key = self.layout.upload_chunk(name, id, current, &nonce[..12]);
                 let mut writer = ObjectWriter::new(&*self.objects, key);
@@ -178,12 +180,16 @@ impl Store {
         if size > 0 {
             let state = PutPayload::from(hasher.save());
             let key = self.layout.upload_hash_state(name, id, current + size);
-            self.objects.put(&key, state).await?;
+            let save = async { Ok::<_, UploadError>(self.objects.put(&key, state).await?) };
             // Only the newest state is ever read; keep the session's listing short.
-            if current > 0 {
-                self.delete_object(&self.layout.upload_hash_state(name, id, current))
-                    .await?;
-            }
+            let forget_previous = async {
+                if current > 0 {
+                    self.delete_object(&self.layout.upload_hash_state(name, id, current))
+                        .await?;
+                }
+                Ok(())
+            };
+            tokio::try_join!(save, forget_previous)?;
         }
         Ok(current..current + size)
     }
