@@ -5,11 +5,11 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStoreExt};
 use registry_core::{Digest, DigestHasher, RepositoryName};
 
-use crate::hashing::copy_hashed;
+use crate::hashing::{copy_hashed, finish_hashing, shared_error};
 use crate::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
 
@@ -123,9 +123,16 @@ impl Store {
             }
             return stored;
         }
-        let hasher = DigestHasher::new(digest.algorithm());
+        let start = futures::future::ready(Ok(DigestHasher::new(digest.algorithm()))).boxed();
         let mut writer = ObjectWriter::new(&*self.objects, self.layout.blob_data(digest));
-        let computed = match copy_hashed(body, hasher, &mut writer).await {
+        let hashed = async {
+            let hashing = copy_hashed(body, start, &mut writer).await?;
+            finish_hashing(hashing)
+                .await
+                .map_err(|error| shared_error(&error))
+        }
+        .await;
+        let computed = match hashed {
             Ok(hasher) => hasher.finish(),
             Err(error) => {
                 writer.abort().await;

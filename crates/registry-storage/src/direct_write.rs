@@ -7,10 +7,12 @@
 //! filesystem refuses direct I/O (older tmpfs, some network filesystems),
 //! every byte is written buffered.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use nix::fcntl::OFlag;
 
@@ -20,7 +22,12 @@ const ALIGNMENT: usize = 4096;
 /// Bytes gathered before one direct write.
 const STAGING_BYTES: usize = 2 << 20;
 
+/// Staging buffers kept for reuse, so a chunk does not pay for fresh
+/// zeroed memory.
+const POOLED_BUFFERS: usize = 4;
+
 /// A heap buffer whose usable part starts at an aligned address.
+#[derive(Default)]
 struct AlignedBuffer {
     storage: Vec<u8>,
     start: usize,
@@ -38,11 +45,39 @@ impl AlignedBuffer {
     }
 }
 
+/// Staging buffers of finished appends, shared by a store's uploads.
+#[derive(Clone, Default)]
+pub(crate) struct StagingPool(Arc<Mutex<Vec<AlignedBuffer>>>);
+
+impl fmt::Debug for StagingPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StagingPool").finish_non_exhaustive()
+    }
+}
+
+impl StagingPool {
+    fn buffers(&self) -> MutexGuard<'_, Vec<AlignedBuffer>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> AlignedBuffer {
+        self.buffers().pop().unwrap_or_else(AlignedBuffer::new)
+    }
+
+    fn give_back(&self, buffer: AlignedBuffer) {
+        let mut buffers = self.buffers();
+        if buffers.len() < POOLED_BUFFERS {
+            buffers.push(buffer);
+        }
+    }
+}
+
 /// Writes a byte sequence to a file from a given offset on.
 pub(crate) struct DirectAppender<'a> {
     buffered: &'a File,
     direct: Option<File>,
     staging: AlignedBuffer,
+    pool: StagingPool,
     /// The file offset of the staging buffer's first byte; always aligned.
     base: u64,
     /// The staged bytes not yet written are `staging[from..filled]`.
@@ -53,7 +88,7 @@ pub(crate) struct DirectAppender<'a> {
 impl<'a> DirectAppender<'a> {
     /// Appends through `buffered` (open for writing, without `O_APPEND`)
     /// from offset `start` on, opening `path` once more for direct writes.
-    pub(crate) fn new(buffered: &'a File, path: &Path, start: u64) -> Self {
+    pub(crate) fn new(buffered: &'a File, path: &Path, start: u64, pool: StagingPool) -> Self {
         let direct = OpenOptions::new()
             .write(true)
             .custom_flags(OFlag::O_DIRECT.bits())
@@ -66,7 +101,8 @@ impl<'a> DirectAppender<'a> {
         DirectAppender {
             buffered,
             direct,
-            staging: AlignedBuffer::new(),
+            staging: pool.take(),
+            pool,
             base: start - unaligned as u64,
             from: unaligned,
             filled: unaligned,
@@ -130,6 +166,12 @@ impl<'a> DirectAppender<'a> {
     }
 }
 
+impl Drop for DirectAppender<'_> {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.staging));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,7 +183,7 @@ mod tests {
         let existing: Vec<u8> = (0..start).map(|index| (index % 7) as u8).collect();
         std::fs::write(&path, &existing).expect("writing the start");
         let file = OpenOptions::new().write(true).open(&path).expect("opening");
-        let mut appender = DirectAppender::new(&file, &path, start as u64);
+        let mut appender = DirectAppender::new(&file, &path, start as u64, StagingPool::default());
         let mut expected = existing;
         for (number, length) in pieces.iter().enumerate() {
             let piece: Vec<u8> = (0..*length).map(|index| (index * 31 + number) as u8).collect();

@@ -17,6 +17,7 @@ mod maintenance;
 mod manifest_cache;
 mod manifests;
 mod open;
+mod pending_hash;
 mod referrers;
 mod scan;
 mod trash;
@@ -50,6 +51,10 @@ pub struct Store {
     local_root: Option<std::path::PathBuf>,
     /// Manifest bytes by digest: content-addressed, so never stale.
     manifest_cache: manifest_cache::ManifestCache,
+    /// Upload hashing still running after its chunk was answered.
+    pending_hashes: pending_hash::PendingHashes,
+    /// Staging buffers for direct writes of local uploads.
+    staging: direct_write::StagingPool,
 }
 
 impl Store {
@@ -60,6 +65,8 @@ impl Store {
             layout: layout::Layout::new(root),
             local_root: None,
             manifest_cache: manifest_cache::ManifestCache::default(),
+            pending_hashes: pending_hash::PendingHashes::default(),
+            staging: direct_write::StagingPool::default(),
         }
     }
 

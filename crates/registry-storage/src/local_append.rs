@@ -3,100 +3,129 @@
 //! a copy. The file is locked while a chunk is appended, and a chunk that
 //! fails midway is cut off again, so the file always holds exactly the
 //! chunks that were acknowledged.
+//!
+//! One blocking thread per chunk opens the file, writes every batch and
+//! then keeps or cuts off the chunk, so a chunk costs the request no more
+//! thread hand-offs than it must.
 
 use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
 use crate::UploadError;
-use crate::direct_write::DirectAppender;
+use crate::direct_write::{DirectAppender, StagingPool};
 use crate::hashing::PieceSink;
 
 /// Batches queued for the writer thread.
-const WRITE_QUEUE: usize = 16;
+const WRITE_QUEUE: usize = 8;
+
+enum Message {
+    Batch(Vec<Bytes>),
+    /// Every byte of the chunk was sent: keep it. A writer whose queue
+    /// closes without this cuts the chunk off.
+    Keep,
+}
 
 /// Appends pieces to an upload's data file on a blocking thread.
 pub(crate) struct LocalAppender {
-    start: u64,
     written: u64,
-    batches: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
-    writer: tokio::task::JoinHandle<(File, std::io::Result<()>)>,
+    messages: tokio::sync::mpsc::Sender<Message>,
+    writer: Option<tokio::task::JoinHandle<Result<(), UploadError>>>,
 }
 
 impl LocalAppender {
-    /// Opens (or creates) the data file, locks it, and checks it holds
-    /// exactly `start` bytes.
-    pub(crate) async fn open(path: PathBuf, start: u64) -> Result<Self, UploadError> {
-        let file = tokio::task::spawn_blocking(move || -> Result<(File, PathBuf), UploadError> {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            file.try_lock().map_err(|_| UploadError::Busy)?;
-            if file.metadata()?.len() != start {
-                return Err(UploadError::Inconsistent);
-            }
-            Ok((file, path))
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        let (batches, mut queue) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
+    /// Starts appending to the data file at `path` (created if missing),
+    /// which must hold exactly `start` bytes; a file that does not, or that
+    /// another chunk is being written to, fails the first write or `keep`.
+    pub(crate) fn start(path: PathBuf, start: u64, staging: StagingPool) -> Self {
+        let (messages, mut queue) = tokio::sync::mpsc::channel::<Message>(WRITE_QUEUE);
         let writer = tokio::task::spawn_blocking(move || {
-            let (file, path) = file;
-            let mut appender = DirectAppender::new(&file, &path, start);
-            while let Some(batch) = queue.blocking_recv() {
-                for piece in batch {
-                    if let Err(error) = appender.write(&piece) {
-                        return (file, Err(error));
+            let file = open_locked(&path, start)?;
+            let mut appender = DirectAppender::new(&file, &path, start, staging);
+            let written = loop {
+                match queue.blocking_recv() {
+                    Some(Message::Batch(batch)) => {
+                        let written = batch.iter().try_for_each(|piece| appender.write(piece));
+                        if written.is_err() {
+                            break written;
+                        }
+                    }
+                    Some(Message::Keep) => break appender.finish(),
+                    None => {
+                        file.set_len(start)?;
+                        return Ok(());
                     }
                 }
+            };
+            if written.is_err() {
+                file.set_len(start)?;
             }
-            let finished = appender.finish();
-            (file, finished)
+            Ok(written?)
         });
-        Ok(LocalAppender {
-            start,
+        LocalAppender {
             written: 0,
-            batches: Some(batches),
-            writer,
-        })
+            messages,
+            writer: Some(writer),
+        }
     }
 
     pub(crate) fn written(&self) -> u64 {
         self.written
     }
 
-    /// Waits for every queued byte to be written. On failure (or when
-    /// `keep` is false) the file is cut back to where this chunk started.
-    pub(crate) async fn close(mut self, keep: bool) -> Result<(), UploadError> {
-        self.batches.take();
-        let start = self.start;
-        let (file, written) = (&mut self.writer).await.map_err(std::io::Error::other)?;
-        tokio::task::spawn_blocking(move || -> Result<(), UploadError> {
-            if !keep || written.is_err() {
-                file.set_len(start)?;
-            }
-            Ok(written?)
-        })
-        .await
-        .map_err(std::io::Error::other)?
+    /// Waits until every byte is written and the chunk kept.
+    pub(crate) async fn keep(mut self) -> Result<(), UploadError> {
+        // A writer that stopped early says why when joined.
+        let _ = self.messages.send(Message::Keep).await;
+        self.join().await
     }
+
+    /// Cuts the chunk off and waits until that is done.
+    pub(crate) async fn discard(self) -> Result<(), UploadError> {
+        let LocalAppender {
+            messages, writer, ..
+        } = self;
+        drop(messages);
+        match writer {
+            Some(writer) => writer.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+
+    async fn join(&mut self) -> Result<(), UploadError> {
+        match self.writer.take() {
+            Some(writer) => writer.await.map_err(std::io::Error::other)?,
+            None => Err(std::io::Error::other("the upload writer stopped").into()),
+        }
+    }
+}
+
+/// Opens (or creates) the data file, locks it, and checks its length.
+fn open_locked(path: &Path, start: u64) -> Result<File, UploadError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    file.try_lock().map_err(|_| UploadError::Busy)?;
+    if file.metadata()?.len() != start {
+        return Err(UploadError::Inconsistent);
+    }
+    Ok(file)
 }
 
 impl PieceSink for LocalAppender {
     async fn accept(&mut self, batch: Vec<Bytes>) -> Result<(), UploadError> {
         let length: u64 = batch.iter().map(|piece| piece.len() as u64).sum();
-        let sent = match &self.batches {
-            Some(batches) => batches.send(batch).await.is_ok(),
-            None => false,
-        };
-        if !sent {
-            return Err(std::io::Error::other("the upload writer stopped").into());
+        if self.messages.send(Message::Batch(batch)).await.is_err() {
+            return Err(match self.join().await {
+                Err(error) => error,
+                Ok(()) => std::io::Error::other("the upload writer stopped").into(),
+            });
         }
         self.written += length;
         Ok(())

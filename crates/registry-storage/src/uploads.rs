@@ -19,14 +19,18 @@ use std::ops::Range;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use futures::{StreamExt, TryStreamExt};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use registry_core::{Algorithm, Digest, DigestHasher, RepositoryName};
 use uuid::Uuid;
 
-use crate::hashing::copy_hashed;
+use crate::hashing::{HashOutcome, copy_hashed, finish_hashing, shared_error};
 use crate::local_append::LocalAppender;
+use crate::pending_hash::PendingHash;
 use crate::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
 
@@ -61,7 +65,7 @@ pub struct UploadStatus {
     pub offset: u64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Chunk {
     key: Path,
     start: u64,
@@ -82,7 +86,7 @@ impl Chunk {
 
 /// The chunks of a session, in order and contiguous from offset 0, and the
 /// offsets with a saved hash state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Session {
     chunks: Vec<Chunk>,
     hash_states: HashSet<u64>,
@@ -120,7 +124,8 @@ impl Store {
     }
 
     /// Appends a chunk. `start`, when the client sent `Content-Range`, must
-    /// be the current offset. Returns the byte range the chunk now holds.
+    /// be the current offset. Returns the byte range the chunk now holds,
+    /// once its bytes are stored; hashing them may still be under way.
     pub async fn append_upload(
         &self,
         name: &RepositoryName,
@@ -128,6 +133,9 @@ impl Store {
         start: Option<u64>,
         body: ByteStream,
     ) -> Result<Range<u64>, UploadError> {
+        // Looked up before listing the session: hashing forgotten after this
+        // point has saved its state, so the listing shows it.
+        let pending = self.pending_hashes.latest(id);
         let session = self.load_session(name, id).await?;
         let current = session.offset();
         if let Some(requested) = start
@@ -135,22 +143,21 @@ impl Store {
         {
             return Err(UploadError::OutOfOrder { requested, current });
         }
-        let restore_hasher = self.hasher_after(name, id, &session, Algorithm::Sha256);
-        let (hasher, size) = match &self.local_root {
+        let previous = pending.filter(|pending| pending.end == current);
+        let hasher = self.resume_hasher(name, id, session, previous.clone(), Algorithm::Sha256);
+        let (hashing, size) = match &self.local_root {
             Some(root) => {
                 let key = self.layout.upload_chunk(name, id, 0, LOCAL_CHUNK);
-                let (hasher, mut appender) = tokio::try_join!(
-                    restore_hasher,
-                    LocalAppender::open(root.join(key.as_ref()), current)
-                )?;
+                let path = root.join(key.as_ref());
+                let mut appender = LocalAppender::start(path, current, self.staging.clone());
                 match copy_hashed(body, hasher, &mut appender).await {
-                    Ok(hasher) => {
+                    Ok(hashing) => {
                         let size = appender.written();
-                        appender.close(true).await?;
-                        (hasher, size)
+                        appender.keep().await?;
+                        (hashing, size)
                     }
                     Err(error) => {
-                        if let Err(cleanup) = appender.close(false).await {
+                        if let Err(cleanup) = appender.discard().await {
                             tracing::warn!(upload = %id, error = %cleanup, "cutting off a failed chunk");
                         }
                         return Err(error);
@@ -158,17 +165,16 @@ impl Store {
                 }
             }
             None => {
-                let hasher = restore_hasher.await?;
                 let nonce = Uuid::new_v4().simple().to_string();
                 let key = self.layout.upload_chunk(name, id, current, &nonce[..12]);
                 let mut writer = ObjectWriter::new(&*self.objects, key);
                 match copy_hashed(body, hasher, &mut writer).await {
-                    Ok(hasher) => {
+                    Ok(hashing) => {
                         let size = writer.written();
                         if size > 0 {
                             writer.finish().await?;
                         }
-                        (hasher, size)
+                        (hashing, size)
                     }
                     Err(error) => {
                         writer.abort().await;
@@ -177,21 +183,11 @@ impl Store {
                 }
             }
         };
+        let range = current..current + size;
         if size > 0 {
-            let state = PutPayload::from(hasher.save());
-            let key = self.layout.upload_hash_state(name, id, current + size);
-            let save = async { Ok::<_, UploadError>(self.objects.put(&key, state).await?) };
-            // Only the newest state is ever read; keep the session's listing short.
-            let forget_previous = async {
-                if current > 0 {
-                    self.delete_object(&self.layout.upload_hash_state(name, id, current))
-                        .await?;
-                }
-                Ok(())
-            };
-            tokio::try_join!(save, forget_previous)?;
+            self.hash_in_background(name, id, range.clone(), hashing, previous);
         }
-        Ok(current..current + size)
+        Ok(range)
     }
 
     /// Closes a session: appends the final chunk if any, checks the digest,
@@ -207,11 +203,18 @@ impl Store {
         if let Some((start, body)) = final_chunk {
             self.append_upload(name, id, start, body).await?;
         }
+        let pending = self.pending_hashes.take(id);
         let session = self.load_session(name, id).await?;
-        let computed = self
-            .hasher_after(name, id, &session, digest.algorithm())
-            .await?
-            .finish();
+        let size = session.offset();
+        let ending_here = pending.clone().filter(|pending| pending.end == size);
+        let hashed = self
+            .resume_hasher(name, id, session.clone(), ending_here, digest.algorithm())
+            .await;
+        // Nothing may write into the session once it is gone.
+        if let Some(pending) = pending {
+            pending.saved.await;
+        }
+        let computed = hashed.map_err(|error| shared_error(&error))?.finish();
         if &computed != digest {
             self.cancel_upload(name, id).await?;
             return Err(UploadError::DigestMismatch {
@@ -224,7 +227,7 @@ impl Store {
         }
         self.link_blob(name, digest).await?;
         self.delete_prefix(&self.layout.upload(name, id)).await?;
-        Ok(session.offset())
+        Ok(size)
     }
 
     /// Cancels a session and deletes what it received.
@@ -234,6 +237,9 @@ impl Store {
         id: &UploadId,
     ) -> Result<(), UploadError> {
         self.load_session(name, id).await?;
+        if let Some(pending) = self.pending_hashes.take(id) {
+            pending.saved.await;
+        }
         self.delete_prefix(&self.layout.upload(name, id)).await?;
         Ok(())
     }
@@ -268,8 +274,100 @@ impl Store {
         Ok(())
     }
 
-    /// A hasher that has seen every byte of the session, from the last
-    /// chunk's saved state when there is one, else by reading the chunks.
+    /// A hasher that will have seen every byte of the session: the hashing
+    /// of its last chunk when that is still under way here, else one resumed
+    /// from the store.
+    fn resume_hasher(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        session: Session,
+        pending: Option<PendingHash>,
+        algorithm: Algorithm,
+    ) -> BoxFuture<'static, HashOutcome> {
+        let (store, name, id) = (self.clone(), name.clone(), *id);
+        async move {
+            if let Some(pending) = pending
+                && algorithm == Algorithm::Sha256
+            {
+                match pending.hasher.await {
+                    Ok(hasher) => return Ok(hasher),
+                    Err(error) => tracing::warn!(upload = %id, %error, "hashing the upload again from the store"),
+                }
+            }
+            store
+                .hasher_after(&name, &id, &session, algorithm)
+                .await
+                .map_err(Arc::new)
+        }
+        .boxed()
+    }
+
+    /// Lets the hashing of the bytes in `range` finish after the chunk is
+    /// answered: later chunks here continue from it, and its state is saved
+    /// (after the previous chunk's, then replacing it) for everyone else.
+    fn hash_in_background(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        range: Range<u64>,
+        hashing: tokio::task::JoinHandle<HashOutcome>,
+        previous: Option<PendingHash>,
+    ) {
+        let hasher = finish_hashing(hashing).boxed().shared();
+        let (store, name, id) = (self.clone(), name.clone(), *id);
+        let end = range.end;
+        let saved = {
+            let hasher = hasher.clone();
+            async move {
+                if let Some(previous) = previous {
+                    previous.saved.await;
+                }
+                let saved = match hasher.await {
+                    Ok(hasher) => store.save_hash_state(&name, &id, range, &hasher).await,
+                    Err(error) => Err(shared_error(&error)),
+                };
+                if let Err(error) = saved {
+                    tracing::warn!(upload = %id, %error, "no hash state saved; the next chunk hashes from the stored bytes");
+                }
+                store.pending_hashes.forget(&id, end);
+            }
+            .boxed()
+            .shared()
+        };
+        self.pending_hashes.insert(
+            id,
+            PendingHash {
+                end,
+                hasher,
+                saved: saved.clone(),
+            },
+        );
+        tokio::spawn(saved);
+    }
+
+    /// Saves the hash state after `range.end` bytes, then deletes the one
+    /// at `range.start`: only the newest state is ever read, and a short
+    /// listing keeps loading the session cheap.
+    async fn save_hash_state(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        range: Range<u64>,
+        hasher: &DigestHasher,
+    ) -> Result<(), UploadError> {
+        let state = PutPayload::from(hasher.save());
+        let key = self.layout.upload_hash_state(name, id, range.end);
+        self.objects.put(&key, state).await?;
+        if range.start > 0 {
+            self.delete_object(&self.layout.upload_hash_state(name, id, range.start))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A hasher that has seen every byte of the session: from the newest
+    /// saved state, then reading the bytes after it.
     async fn hasher_after(
         &self,
         name: &RepositoryName,
@@ -277,26 +375,51 @@ impl Store {
         session: &Session,
         algorithm: Algorithm,
     ) -> Result<DigestHasher, UploadError> {
-        let offset = session.offset();
-        if offset == 0 {
-            return Ok(DigestHasher::new(algorithm));
-        }
-        if algorithm == Algorithm::Sha256 && session.hash_states.contains(&offset) {
-            let key = self.layout.upload_hash_state(name, id, offset);
-            let saved = self.objects.get(&key).await?.bytes().await?;
-            match DigestHasher::restore(algorithm, &saved) {
-                Ok(hasher) => return Ok(hasher),
-                Err(error) => tracing::warn!(%key, %error, "hashing the upload again"),
-            }
-        }
-        let mut hasher = DigestHasher::new(algorithm);
-        for chunk in &session.chunks {
-            let mut stream = self.read_object(&chunk.key, None).await?.body;
+        let (mut hasher, from) = self
+            .newest_saved_hasher(name, id, session, algorithm)
+            .await?;
+        for chunk in session.chunks.iter().filter(|chunk| chunk.end() > from) {
+            let skip = from.saturating_sub(chunk.start);
+            let mut stream = self.read_object(&chunk.key, Some(skip..chunk.size)).await?.body;
             while let Some(piece) = stream.try_next().await? {
                 hasher.update(&piece);
             }
         }
         Ok(hasher)
+    }
+
+    /// The newest saved hash state within the session that can be
+    /// restored, and its offset; a fresh hasher at 0 when there is none.
+    async fn newest_saved_hasher(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        session: &Session,
+        algorithm: Algorithm,
+    ) -> Result<(DigestHasher, u64), UploadError> {
+        let mut offsets: Vec<u64> = session
+            .hash_states
+            .iter()
+            .copied()
+            .filter(|offset| (1..=session.offset()).contains(offset))
+            .collect();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        if algorithm == Algorithm::Sha256 {
+            for offset in offsets {
+                let key = self.layout.upload_hash_state(name, id, offset);
+                let saved = match self.objects.get(&key).await {
+                    Ok(found) => found.bytes().await?,
+                    // Replaced by a newer state since the session was listed.
+                    Err(object_store::Error::NotFound { .. }) => continue,
+                    Err(other) => return Err(other.into()),
+                };
+                match DigestHasher::restore(algorithm, &saved) {
+                    Ok(hasher) => return Ok((hasher, offset)),
+                    Err(error) => tracing::warn!(%key, %error, "skipping an unreadable hash state"),
+                }
+            }
+        }
+        Ok((DigestHasher::new(algorithm), 0))
     }
 
     async fn load_session(
