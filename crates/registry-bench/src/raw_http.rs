@@ -10,15 +10,33 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+/// Bytes of a response body kept for error messages.
+const KEPT_BODY: usize = 1024;
+
 /// Status and headers of a response; the body was read and counted.
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body_bytes: u64,
+    /// The start of the body, kept to explain error answers.
+    pub body_start: Vec<u8>,
 }
 
 impl Response {
+    /// Fails unless the status is `expected`, naming the request and what
+    /// the server answered.
+    pub fn expect(&self, expected: u16, request: &str) -> anyhow::Result<()> {
+        if self.status != expected {
+            bail!(
+                "{request} answered {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body_start)
+            );
+        }
+        Ok(())
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -122,6 +140,7 @@ impl Connection {
             status,
             headers,
             body_bytes: 0,
+            body_start: Vec::new(),
         };
         if head_only {
             return Ok(response);
@@ -143,6 +162,8 @@ impl Connection {
                 }
                 break;
             }
+            let keep = read.min(KEPT_BODY.saturating_sub(response.body_start.len()));
+            response.body_start.extend_from_slice(&buffer[..keep]);
             response.body_bytes += read as u64;
         }
         Ok(response)

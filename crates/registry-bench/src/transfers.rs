@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use rand::RngCore;
 use registry_core::{Algorithm, Digest, DigestHasher};
 
@@ -117,11 +117,7 @@ impl<'a> Push<'a> {
     fn start(&mut self) -> anyhow::Result<String> {
         let url = format!("{}/v2/{REPOSITORY}/blobs/uploads/", self.base);
         let response = self.connection.request("POST", &url, &[], None)?;
-        ensure!(
-            response.status == 202,
-            "upload start answered {}",
-            response.status
-        );
+        response.expect(202, &format!("{}: upload start", self.base))?;
         self.next_location(&response)
     }
 
@@ -170,11 +166,7 @@ pub async fn push_monolithic(base: &str, blob: &BlobFile) -> anyhow::Result<f64>
         let url = with_digest(&location, &push.blob.digest);
         let headers = [(OCTET_STREAM.0, OCTET_STREAM.1.to_owned())];
         let response = push.send("PUT", &url, &headers, 0, push.blob.size)?;
-        ensure!(
-            response.status == 201,
-            "monolithic push answered {}",
-            response.status
-        );
+        response.expect(201, &format!("{}: monolithic push", push.base))?;
         Ok(())
     })
     .await
@@ -193,19 +185,13 @@ pub async fn push_chunked(base: &str, blob: &BlobFile, chunk: u64) -> anyhow::Re
                 ("Content-Range", format!("{offset}-{}", offset + length - 1)),
             ];
             let response = push.send("PATCH", &location, &headers, offset, length)?;
-            if response.status != 202 {
-                bail!("chunk at {offset} answered {}", response.status);
-            }
+            response.expect(202, &format!("{}: chunk at {offset}", push.base))?;
             location = push.next_location(&response)?;
             offset += length;
         }
         let url = with_digest(&location, &push.blob.digest);
         let response = push.connection.request("PUT", &url, &[], None)?;
-        ensure!(
-            response.status == 201,
-            "closing the upload answered {}",
-            response.status
-        );
+        response.expect(201, &format!("{}: closing the upload", push.base))?;
         Ok(())
     })
     .await
@@ -220,11 +206,7 @@ pub async fn pull(base: &str, digest: &Digest, size: u64) -> anyhow::Result<f64>
 pub async fn download(url: &str, expected: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
     let response = send("GET", url.to_owned(), Vec::new()).await?;
-    ensure!(
-        response.status == 200,
-        "GET {url} answered {}",
-        response.status
-    );
+    response.expect(200, &format!("GET {url}"))?;
     ensure!(
         response.body_bytes == expected,
         "received {} of {expected} bytes",

@@ -126,7 +126,7 @@ impl Store {
         let start = futures::future::ready(Ok(DigestHasher::new(digest.algorithm()))).boxed();
         let mut writer = ObjectWriter::new(&*self.objects, self.layout.blob_data(digest));
         let hashed = async {
-            let hashing = copy_hashed(body, start, &mut writer).await?;
+            let hashing = copy_hashed(body, start, &self.blocks, 0, &mut writer).await?;
             finish_hashing(hashing)
                 .await
                 .map_err(|error| shared_error(&error))

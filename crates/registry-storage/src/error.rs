@@ -14,6 +14,9 @@ pub enum StorageError {
     Backend(#[from] object_store::Error),
     #[error("reading the request body: {0}")]
     Body(#[from] std::io::Error),
+    /// A failure of the hashing that several requests waited on.
+    #[error("hashing the upload: {0}")]
+    Hashing(std::sync::Arc<UploadError>),
 }
 
 impl StorageError {

@@ -6,6 +6,7 @@
 //! lives under paths Distribution ignores.
 
 mod blobs;
+mod block;
 mod catalog;
 mod direct_write;
 mod error;
@@ -53,8 +54,8 @@ pub struct Store {
     manifest_cache: manifest_cache::ManifestCache,
     /// Upload hashing still running after its chunk was answered.
     pending_hashes: pending_hash::PendingHashes,
-    /// Staging buffers for direct writes of local uploads.
-    staging: direct_write::StagingPool,
+    /// Memory for upload bytes on their way to the hashing and the store.
+    blocks: block::BlockPool,
 }
 
 impl Store {
@@ -66,7 +67,7 @@ impl Store {
             local_root: None,
             manifest_cache: manifest_cache::ManifestCache::default(),
             pending_hashes: pending_hash::PendingHashes::default(),
-            staging: direct_write::StagingPool::default(),
+            blocks: block::BlockPool::default(),
         }
     }
 

@@ -11,17 +11,18 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use std::sync::Arc;
 
 use crate::UploadError;
-use crate::direct_write::{DirectAppender, StagingPool};
+use crate::block::Block;
+use crate::direct_write::DirectAppender;
 use crate::hashing::PieceSink;
 
-/// Batches queued for the writer thread.
-const WRITE_QUEUE: usize = 8;
+/// Blocks queued for the writer thread.
+const WRITE_QUEUE: usize = 4;
 
 enum Message {
-    Batch(Vec<Bytes>),
+    Block(Arc<Block>),
     /// Every byte of the chunk was sent: keep it. A writer whose queue
     /// closes without this cuts the chunk off.
     Keep,
@@ -38,20 +39,19 @@ impl LocalAppender {
     /// Starts appending to the data file at `path` (created if missing),
     /// which must hold exactly `start` bytes; a file that does not, or that
     /// another chunk is being written to, fails the first write or `keep`.
-    pub(crate) fn start(path: PathBuf, start: u64, staging: StagingPool) -> Self {
+    pub(crate) fn start(path: PathBuf, start: u64) -> Self {
         let (messages, mut queue) = tokio::sync::mpsc::channel::<Message>(WRITE_QUEUE);
         let writer = tokio::task::spawn_blocking(move || {
             let file = open_locked(&path, start)?;
-            let mut appender = DirectAppender::new(&file, &path, start, staging);
+            let mut appender = DirectAppender::new(&file, &path, start);
             let written = loop {
                 match queue.blocking_recv() {
-                    Some(Message::Batch(batch)) => {
-                        let written = batch.iter().try_for_each(|piece| appender.write(piece));
-                        if written.is_err() {
-                            break written;
+                    Some(Message::Block(block)) => {
+                        if let Err(error) = appender.write(&block) {
+                            break Err(error);
                         }
                     }
-                    Some(Message::Keep) => break appender.finish(),
+                    Some(Message::Keep) => break Ok(()),
                     None => {
                         file.set_len(start)?;
                         return Ok(());
@@ -119,9 +119,9 @@ fn open_locked(path: &Path, start: u64) -> Result<File, UploadError> {
 }
 
 impl PieceSink for LocalAppender {
-    async fn accept(&mut self, batch: Vec<Bytes>) -> Result<(), UploadError> {
-        let length: u64 = batch.iter().map(|piece| piece.len() as u64).sum();
-        if self.messages.send(Message::Batch(batch)).await.is_err() {
+    async fn accept(&mut self, block: Arc<Block>) -> Result<(), UploadError> {
+        let length = block.data().len() as u64;
+        if self.messages.send(Message::Block(block)).await.is_err() {
             return Err(match self.join().await {
                 Err(error) => error,
                 Ok(()) => std::io::Error::other("the upload writer stopped").into(),

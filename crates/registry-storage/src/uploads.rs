@@ -28,6 +28,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use registry_core::{Algorithm, Digest, DigestHasher, RepositoryName};
 use uuid::Uuid;
 
+use crate::block::ALIGNMENT;
 use crate::hashing::{HashOutcome, copy_hashed, finish_hashing, shared_error};
 use crate::local_append::LocalAppender;
 use crate::pending_hash::PendingHash;
@@ -65,7 +66,7 @@ pub struct UploadStatus {
     pub offset: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Chunk {
     key: Path,
     start: u64,
@@ -86,7 +87,7 @@ impl Chunk {
 
 /// The chunks of a session, in order and contiguous from offset 0, and the
 /// offsets with a saved hash state.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Session {
     chunks: Vec<Chunk>,
     hash_states: HashSet<u64>,
@@ -136,21 +137,20 @@ impl Store {
         // Looked up before listing the session: hashing forgotten after this
         // point has saved its state, so the listing shows it.
         let pending = self.pending_hashes.latest(id);
-        let session = self.load_session(name, id).await?;
-        let current = session.offset();
+        let current = self.upload_offset(name, id).await?;
         if let Some(requested) = start
             && requested != current
         {
             return Err(UploadError::OutOfOrder { requested, current });
         }
         let previous = pending.filter(|pending| pending.end == current);
-        let hasher = self.resume_hasher(name, id, session, previous.clone(), Algorithm::Sha256);
+        let hasher = self.resume_hasher(name, id, current, previous.clone(), Algorithm::Sha256);
         let (hashing, size) = match &self.local_root {
             Some(root) => {
                 let key = self.layout.upload_chunk(name, id, 0, LOCAL_CHUNK);
-                let path = root.join(key.as_ref());
-                let mut appender = LocalAppender::start(path, current, self.staging.clone());
-                match copy_hashed(body, hasher, &mut appender).await {
+                let mut appender = LocalAppender::start(root.join(key.as_ref()), current);
+                let skip = (current % ALIGNMENT as u64) as usize;
+                match copy_hashed(body, hasher, &self.blocks, skip, &mut appender).await {
                     Ok(hashing) => {
                         let size = appender.written();
                         appender.keep().await?;
@@ -168,7 +168,7 @@ impl Store {
                 let nonce = Uuid::new_v4().simple().to_string();
                 let key = self.layout.upload_chunk(name, id, current, &nonce[..12]);
                 let mut writer = ObjectWriter::new(&*self.objects, key);
-                match copy_hashed(body, hasher, &mut writer).await {
+                match copy_hashed(body, hasher, &self.blocks, 0, &mut writer).await {
                     Ok(hashing) => {
                         let size = writer.written();
                         if size > 0 {
@@ -208,7 +208,7 @@ impl Store {
         let size = session.offset();
         let ending_here = pending.clone().filter(|pending| pending.end == size);
         let hashed = self
-            .resume_hasher(name, id, session.clone(), ending_here, digest.algorithm())
+            .resume_hasher(name, id, size, ending_here, digest.algorithm())
             .await;
         // Nothing may write into the session once it is gone.
         if let Some(pending) = pending {
@@ -274,14 +274,42 @@ impl Store {
         Ok(())
     }
 
-    /// A hasher that will have seen every byte of the session: the hashing
-    /// of its last chunk when that is still under way here, else one resumed
-    /// from the store.
+    /// How many bytes a session holds: on a local filesystem the length of
+    /// its data file (one `stat`), elsewhere the end of its listed chunks.
+    async fn upload_offset(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+    ) -> Result<u64, UploadError> {
+        let Some(root) = &self.local_root else {
+            return Ok(self.load_session(name, id).await?.offset());
+        };
+        let data = root.join(self.layout.upload_chunk(name, id, 0, LOCAL_CHUNK).as_ref());
+        match tokio::fs::metadata(&data).await {
+            Ok(metadata) => Ok(metadata.len()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                match self
+                    .objects
+                    .head(&self.layout.upload_started_at(name, id))
+                    .await
+                {
+                    Ok(_) => Ok(0),
+                    Err(object_store::Error::NotFound { .. }) => Err(UploadError::Unknown),
+                    Err(other) => Err(other.into()),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A hasher that will have seen the session's first `end` bytes: the
+    /// hashing of its last chunk when that is still under way here, else
+    /// one resumed from the store.
     fn resume_hasher(
         &self,
         name: &RepositoryName,
         id: &UploadId,
-        session: Session,
+        end: u64,
         pending: Option<PendingHash>,
         algorithm: Algorithm,
     ) -> BoxFuture<'static, HashOutcome> {
@@ -296,7 +324,7 @@ impl Store {
                 }
             }
             store
-                .hasher_after(&name, &id, &session, algorithm)
+                .hasher_after(&name, &id, end, algorithm)
                 .await
                 .map_err(Arc::new)
         }
@@ -366,21 +394,30 @@ impl Store {
         Ok(())
     }
 
-    /// A hasher that has seen every byte of the session: from the newest
-    /// saved state, then reading the bytes after it.
+    /// A hasher that has seen the session's first `end` bytes: from the
+    /// newest saved state, then reading the bytes after it. Bytes past `end`
+    /// (a chunk being appended meanwhile) are not read.
     async fn hasher_after(
         &self,
         name: &RepositoryName,
         id: &UploadId,
-        session: &Session,
+        end: u64,
         algorithm: Algorithm,
     ) -> Result<DigestHasher, UploadError> {
+        let session = self.load_session(name, id).await?;
+        if session.offset() < end {
+            return Err(UploadError::Inconsistent);
+        }
         let (mut hasher, from) = self
-            .newest_saved_hasher(name, id, session, algorithm)
+            .newest_saved_hasher(name, id, &session, end, algorithm)
             .await?;
-        for chunk in session.chunks.iter().filter(|chunk| chunk.end() > from) {
-            let skip = from.saturating_sub(chunk.start);
-            let mut stream = self.read_object(&chunk.key, Some(skip..chunk.size)).await?.body;
+        for chunk in &session.chunks {
+            let range =
+                from.saturating_sub(chunk.start)..chunk.size.min(end.saturating_sub(chunk.start));
+            if range.is_empty() {
+                continue;
+            }
+            let mut stream = self.read_object(&chunk.key, Some(range)).await?.body;
             while let Some(piece) = stream.try_next().await? {
                 hasher.update(&piece);
             }
@@ -388,20 +425,21 @@ impl Store {
         Ok(hasher)
     }
 
-    /// The newest saved hash state within the session that can be
-    /// restored, and its offset; a fresh hasher at 0 when there is none.
+    /// The newest saved hash state up to `end` that can be restored, and
+    /// its offset; a fresh hasher at 0 when there is none.
     async fn newest_saved_hasher(
         &self,
         name: &RepositoryName,
         id: &UploadId,
         session: &Session,
+        end: u64,
         algorithm: Algorithm,
     ) -> Result<(DigestHasher, u64), UploadError> {
         let mut offsets: Vec<u64> = session
             .hash_states
             .iter()
             .copied()
-            .filter(|offset| (1..=session.offset()).contains(offset))
+            .filter(|offset| (1..=end).contains(offset))
             .collect();
         offsets.sort_unstable_by(|a, b| b.cmp(a));
         if algorithm == Algorithm::Sha256 {

@@ -2,11 +2,14 @@
 //! holding it whole in memory. Small bodies become one `put`; larger ones a
 //! multipart upload whose completion makes the object visible atomically.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::UploadError;
+use crate::block::{Block, block_bytes};
 use crate::hashing::PieceSink;
 
 /// Bodies up to this size are buffered and written with a single `put`.
@@ -85,10 +88,7 @@ impl<'a> ObjectWriter<'a> {
 }
 
 impl PieceSink for ObjectWriter<'_> {
-    async fn accept(&mut self, batch: Vec<Bytes>) -> Result<(), UploadError> {
-        for piece in batch {
-            self.write(piece).await?;
-        }
-        Ok(())
+    async fn accept(&mut self, block: Arc<Block>) -> Result<(), UploadError> {
+        Ok(self.write(block_bytes(block)).await?)
     }
 }

@@ -1,0 +1,118 @@
+//! Blocks: fixed-size, page-aligned buffers that carry an upload's bytes
+//! from the socket to the hashing and to the store. Each byte is copied
+//! once, out of the HTTP server's read buffer (which it can then reuse at
+//! once), and the hashing thread and the writer share the block. Blocks
+//! come from a pool, so a push does not pay for fresh zeroed memory, and
+//! their alignment lets a local writer hand them to the disk with direct
+//! I/O.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+
+/// Bytes per block: a multiple of [`ALIGNMENT`].
+pub(crate) const BLOCK_BYTES: usize = 2 << 20;
+/// Memory alignment of a block's first byte, which also makes every
+/// multiple of this within a block aligned: enough for direct I/O on any
+/// common logical block size.
+pub(crate) const ALIGNMENT: usize = 4096;
+/// Blocks kept for reuse once returned.
+const POOLED_BLOCKS: usize = 8;
+
+/// Returned blocks' memory, shared by a store's uploads.
+#[derive(Clone, Default)]
+pub(crate) struct BlockPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl fmt::Debug for BlockPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockPool").finish_non_exhaustive()
+    }
+}
+
+impl BlockPool {
+    /// An empty block whose bytes will start `skip` bytes in (less than
+    /// [`ALIGNMENT`]), so that they line up with a file offset `skip` past
+    /// an aligned one.
+    pub(crate) fn take(&self, skip: usize) -> Block {
+        let pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let storage = pooled.unwrap_or_else(|| vec![0; BLOCK_BYTES + ALIGNMENT]);
+        let base = storage.as_ptr().align_offset(ALIGNMENT);
+        Block {
+            storage,
+            base,
+            skip,
+            filled: skip,
+            pool: self.clone(),
+        }
+    }
+
+    fn give_back(&self, storage: Vec<u8>) {
+        let mut pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if pooled.len() < POOLED_BLOCKS {
+            pooled.push(storage);
+        }
+    }
+}
+
+/// Up to [`BLOCK_BYTES`] of an upload; its memory returns to the pool when
+/// dropped.
+pub(crate) struct Block {
+    storage: Vec<u8>,
+    /// Where the aligned region starts in `storage`.
+    base: usize,
+    /// Leading bytes of the aligned region that hold no data.
+    skip: usize,
+    /// End of the data within the aligned region.
+    filled: usize,
+    pool: BlockPool,
+}
+
+impl Block {
+    /// Copies as much of `bytes` as fits; returns how much that was.
+    pub(crate) fn fill(&mut self, bytes: &[u8]) -> usize {
+        let take = bytes.len().min(BLOCK_BYTES - self.filled);
+        let at = self.base + self.filled;
+        self.storage[at..at + take].copy_from_slice(&bytes[..take]);
+        self.filled += take;
+        take
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.filled == BLOCK_BYTES
+    }
+
+    /// The data bytes.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.storage[self.base + self.skip..self.base + self.filled]
+    }
+
+    /// The bytes from the block's aligned start: `skip` unused ones, then
+    /// the data.
+    pub(crate) fn aligned(&self) -> &[u8] {
+        &self.storage[self.base..self.base + self.filled]
+    }
+
+    pub(crate) fn skip(&self) -> usize {
+        self.skip
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.storage));
+    }
+}
+
+/// A shared block's data as [`Bytes`], for writers that take them.
+pub(crate) fn block_bytes(block: Arc<Block>) -> Bytes {
+    Bytes::from_owner(BlockData(block))
+}
+
+struct BlockData(Arc<Block>);
+
+impl AsRef<[u8]> for BlockData {
+    fn as_ref(&self) -> &[u8] {
+        self.0.data()
+    }
+}
