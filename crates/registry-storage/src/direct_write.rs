@@ -96,12 +96,12 @@ mod tests {
         let appended: Vec<u8> = (0..length).map(|index| (index * 31 % 251) as u8).collect();
         let pool = BlockPool::default();
         let mut rest = &appended[..];
-        let mut block = pool.take(start % ALIGNMENT);
+        let mut block = pool.take(start % ALIGNMENT).expect("a block");
         while !rest.is_empty() {
             rest = &rest[block.fill(rest)..];
             if block.is_full() {
                 appender.write(&block).expect("writing a block");
-                block = pool.take(0);
+                block = pool.take(0).expect("a block");
             }
         }
         appender.write(&block).expect("writing the last block");

@@ -45,13 +45,13 @@ pub(crate) async fn copy_hashed(
         }
         Ok(hasher)
     });
-    let mut block = blocks.take(skip);
+    let mut block = blocks.take(skip)?;
     while let Some(piece) = body.next().await.transpose()? {
         let mut rest = &piece[..];
         while !rest.is_empty() {
             rest = &rest[block.fill(rest)..];
             if block.is_full() {
-                let full = std::mem::replace(&mut block, blocks.take(0));
+                let full = std::mem::replace(&mut block, blocks.take(0)?);
                 if !hand_on(Arc::new(full), &to_hash, sink).await? {
                     return Err(why_hashing_stopped(hashing).await);
                 }
