@@ -118,6 +118,16 @@ impl Maintenance for MaintenanceService {
                 DRAIN_LIMIT.as_secs()
             )));
         }
+        // Answered chunks may still be hashing; their states are writes too.
+        if tokio::time::timeout(DRAIN_LIMIT, self.store().settle_uploads())
+            .await
+            .is_err()
+        {
+            return Err(Status::failed_precondition(format!(
+                "upload hashes still being saved on this replica after {} s; release and retry later",
+                DRAIN_LIMIT.as_secs()
+            )));
+        }
         Ok(Response::new(to_proto(&record)))
     }
 

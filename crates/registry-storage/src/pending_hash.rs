@@ -61,6 +61,14 @@ impl PendingHashes {
         }
     }
 
+    /// The saving of every hashing under way.
+    pub(crate) fn all_saved(&self) -> Vec<Shared<BoxFuture<'static, ()>>> {
+        self.map()
+            .values()
+            .map(|pending| pending.saved.clone())
+            .collect()
+    }
+
     /// Forgets whatever hashing of `id` is under way.
     pub(crate) fn take(&self, id: &UploadId) -> Option<PendingHash> {
         self.map().remove(id)

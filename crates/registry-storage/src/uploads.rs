@@ -230,6 +230,12 @@ impl Store {
         Ok(size)
     }
 
+    /// Waits until the hashing of every answered chunk has saved its state,
+    /// so that nothing writes to the store once a read-only window begins.
+    pub async fn settle_uploads(&self) {
+        futures::future::join_all(self.pending_hashes.all_saved()).await;
+    }
+
     /// Cancels a session and deletes what it received.
     pub async fn cancel_upload(
         &self,

@@ -184,3 +184,19 @@ async fn a_chunk_cut_off_midway_leaves_the_upload_as_it_was() {
         assert!(stored(&store, &digest).await == data);
     }
 }
+
+#[tokio::test]
+async fn settling_waits_for_every_answered_chunk_to_save_its_hash() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let store = open(directory.path());
+    let data = random_bytes(8 << 20);
+    let id = store.create_upload(&name()).await.expect("a session");
+    append(&store, &id, &data, 0..data.len()).await;
+    store.settle_uploads().await;
+    assert!(
+        hash_states(directory.path(), &id)
+            .join(data.len().to_string())
+            .exists(),
+        "the state is saved once uploads are settled"
+    );
+}

@@ -2,7 +2,7 @@
 //! `?digest=`, or cross-repository mount), `PATCH` chunks, `PUT ?digest=` to
 //! close, `GET` for progress and `DELETE` to cancel.
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use registry_core::{ErrorCode, RegistryError, RepositoryName};
@@ -107,9 +107,11 @@ pub async fn finish(
     })?;
     let digest = query_digest(digest)?;
     let start = chunk_start(headers)?;
+    // Most clients close with an empty body: no last chunk to append.
+    let last_chunk = (body.size_hint().exact() != Some(0)).then(|| (start, body_stream(body)));
     let size = state
         .store
-        .complete_upload(name, id, &digest, Some((start, body_stream(body))))
+        .complete_upload(name, id, &digest, last_chunk)
         .await?;
     tracing::info!(repository = %name, %digest, size, upload = %id, "blob upload completed");
     Ok(blob_created(name, &digest))
