@@ -55,6 +55,18 @@ impl Report {
         ]);
     }
 
+    /// Berth's median beside docker-registry's, with no target.
+    pub fn pair(&mut self, name: &str, values: &[Vec<f64>; 2]) {
+        let (berth, distribution) = (median(&values[0]), median(&values[1]));
+        self.rows.push([
+            name.to_owned(),
+            format!("{berth:.0}"),
+            format!("{distribution:.0}"),
+            format!("{:.2}x", berth / distribution),
+            String::new(),
+        ]);
+    }
+
     /// Berth's median as a share of a baseline.
     pub fn share_of(&mut self, name: &str, values: &[f64], baseline: f64, target: f64) {
         let share = median(values) / baseline;

@@ -134,8 +134,8 @@ impl Store {
         start: Option<u64>,
         body: ByteStream,
     ) -> Result<Range<u64>, UploadError> {
-        // Looked up before listing the session: hashing forgotten after this
-        // point has saved its state, so the listing shows it.
+        // Looked up first: hashing forgotten after this point has saved its
+        // state, so resuming from the store finds it.
         let pending = self.pending_hashes.latest(id);
         let current = self.upload_offset(name, id).await?;
         if let Some(requested) = start
