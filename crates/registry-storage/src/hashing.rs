@@ -20,7 +20,7 @@ pub(crate) type HashOutcome = Result<DigestHasher, Arc<UploadError>>;
 const HASH_QUEUE: usize = 4;
 
 /// Where the copied bytes go; every block but the last is full.
-pub(crate) trait PieceSink {
+pub(crate) trait BlockSink {
     async fn accept(&mut self, block: Arc<Block>) -> Result<(), UploadError>;
 }
 
@@ -34,7 +34,7 @@ pub(crate) async fn copy_hashed(
     start: BoxFuture<'static, HashOutcome>,
     blocks: &BlockPool,
     skip: usize,
-    sink: &mut impl PieceSink,
+    sink: &mut impl BlockSink,
 ) -> Result<tokio::task::JoinHandle<HashOutcome>, UploadError> {
     let (to_hash, mut hash_queue) = tokio::sync::mpsc::channel::<Arc<Block>>(HASH_QUEUE);
     let runtime = tokio::runtime::Handle::current();
@@ -69,7 +69,7 @@ pub(crate) async fn copy_hashed(
 async fn hand_on(
     block: Arc<Block>,
     to_hash: &tokio::sync::mpsc::Sender<Arc<Block>>,
-    sink: &mut impl PieceSink,
+    sink: &mut impl BlockSink,
 ) -> Result<bool, UploadError> {
     if to_hash.send(block.clone()).await.is_err() {
         return Ok(false);

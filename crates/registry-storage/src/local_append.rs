@@ -4,19 +4,18 @@
 //! fails midway is cut off again, so the file always holds exactly the
 //! chunks that were acknowledged.
 //!
-//! One blocking thread per chunk opens the file, writes every batch and
+//! One blocking thread per chunk opens the file, writes every block and
 //! then keeps or cuts off the chunk, so a chunk costs the request no more
 //! thread hand-offs than it must.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use crate::UploadError;
 use crate::block::Block;
 use crate::direct_write::DirectAppender;
-use crate::hashing::PieceSink;
+use crate::hashing::BlockSink;
 
 /// Blocks queued for the writer thread.
 const WRITE_QUEUE: usize = 4;
@@ -28,7 +27,7 @@ enum Message {
     Keep,
 }
 
-/// Appends pieces to an upload's data file on a blocking thread.
+/// Appends blocks to an upload's data file on a blocking thread.
 pub(crate) struct LocalAppender {
     written: u64,
     messages: tokio::sync::mpsc::Sender<Message>,
@@ -118,7 +117,7 @@ fn open_locked(path: &Path, start: u64) -> Result<File, UploadError> {
     Ok(file)
 }
 
-impl PieceSink for LocalAppender {
+impl BlockSink for LocalAppender {
     async fn accept(&mut self, block: Arc<Block>) -> Result<(), UploadError> {
         let length = block.data().len() as u64;
         if self.messages.send(Message::Block(block)).await.is_err() {

@@ -10,7 +10,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::UploadError;
 use crate::block::{Block, block_bytes};
-use crate::hashing::PieceSink;
+use crate::hashing::BlockSink;
 
 /// Bodies up to this size are buffered and written with a single `put`.
 const SINGLE_PUT_LIMIT: usize = 8 * 1024 * 1024;
@@ -87,7 +87,7 @@ impl<'a> ObjectWriter<'a> {
     }
 }
 
-impl PieceSink for ObjectWriter<'_> {
+impl BlockSink for ObjectWriter<'_> {
     async fn accept(&mut self, block: Arc<Block>) -> Result<(), UploadError> {
         Ok(self.write(block_bytes(block)).await?)
     }
