@@ -80,10 +80,8 @@ fn parse(
             "htpasswd line refused"
         );
     }
-    let has_lines = text
-        .lines()
-        .any(|line| !line.trim().is_empty() && !line.trim().starts_with('#'));
-    if users.is_empty() && has_lines {
+    // Every line that is not blank or a comment is a user or refused.
+    if users.is_empty() && !users.refused.is_empty() {
         return Err(LoadError::NoUsers {
             path: htpasswd.to_owned(),
         });

@@ -33,8 +33,8 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct RepositoryPlan {
     pub name: RepositoryName,
-    /// Manifests removed (their revision links).
-    pub manifests: Vec<Digest>,
+    /// How many manifests are removed (their revision links).
+    pub manifests: usize,
     /// Link objects to delete inside the window: revisions, referrers
     /// entries, layer links.
     pub objects: Vec<Path>,
@@ -249,10 +249,10 @@ fn repository_plan(
     rules: Rules,
 ) -> RepositoryPlan {
     let mut objects = Vec::new();
-    let mut manifests = Vec::new();
+    let mut manifests = 0;
     for (digest, listed) in &repository.revisions {
         if !kept.contains(digest) {
-            manifests.push(digest.clone());
+            manifests += 1;
             objects.push(listed.path.clone());
         }
     }

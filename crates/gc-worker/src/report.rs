@@ -46,7 +46,7 @@ impl Report {
         self.manifests_deleted = plan
             .repositories
             .iter()
-            .map(|repository| repository.manifests.len())
+            .map(|repository| repository.manifests)
             .sum();
         self.layer_links_deleted = plan
             .repositories
@@ -70,7 +70,7 @@ pub fn describe(plan: &Plan) -> String {
         text.push_str(&format!(
             "{}: {} manifests, {} layer links, {} stale uploads{}\n",
             repository.name,
-            repository.manifests.len(),
+            repository.manifests,
             repository.layer_links,
             repository.uploads.len(),
             if repository.prune {

@@ -161,11 +161,7 @@ async fn assert_collected(base: &str, scenario: &Scenario) {
         catalog["repositories"],
         serde_json::json!(["team/app", "team/multi"])
     );
-    let writable = reqwest::Client::new()
-        .post(format!("{base}/v2/team/app/blobs/uploads/"))
-        .send()
-        .await
-        .expect("upload");
+    let writable = test_support::start_upload(&reqwest::Client::new(), base, "team/app").await;
     assert_eq!(writable.status(), 202, "writable again after the window");
 }
 
@@ -298,11 +294,8 @@ async fn a_replica_that_refuses_the_lease_stops_the_collection() {
         200,
         "nothing was swept"
     );
-    let writable = reqwest::Client::new()
-        .post(format!("{}/v2/team/app/blobs/uploads/", registry.url))
-        .send()
-        .await
-        .expect("upload");
+    let writable =
+        test_support::start_upload(&reqwest::Client::new(), &registry.url, "team/app").await;
     assert_eq!(
         writable.status(),
         202,

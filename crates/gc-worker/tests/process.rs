@@ -24,11 +24,8 @@ fn gc_command(storage: &str, registry: &TestRegistry, extra: &[&str]) -> Command
 }
 
 async fn upload_status(registry: &TestRegistry) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{}/v2/r/blobs/uploads/", registry.url))
-        .send()
+    test_support::start_upload(&reqwest::Client::new(), &registry.url, "r")
         .await
-        .expect("upload start")
         .status()
         .as_u16()
 }

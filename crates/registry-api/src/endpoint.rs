@@ -100,7 +100,8 @@ fn parse_name(name: &str) -> Result<RepositoryName, RegistryError> {
     })
 }
 
-fn parse_digest(digest: &str) -> Result<Digest, RegistryError> {
+/// A digest from a path segment or a query parameter.
+pub(crate) fn parse_digest(digest: &str) -> Result<Digest, RegistryError> {
     digest.parse().map_err(|error: registry_core::DigestError| {
         RegistryError::new(ErrorCode::DigestInvalid, error.to_string())
     })

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::TryStreamExt;
-use registry_core::{Digest, ErrorCode, RegistryError, RepositoryName};
+use registry_core::{Digest, RepositoryName};
 use registry_storage::ByteStream;
 
 pub const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
@@ -59,11 +59,4 @@ pub fn blob_created(name: &RepositoryName, digest: &Digest) -> Response {
         header_value(&format!("/v2/{name}/blobs/{digest}")),
     );
     empty_response(StatusCode::CREATED, headers)
-}
-
-/// Parses a digest from a query parameter.
-pub fn query_digest(value: &str) -> Result<Digest, RegistryError> {
-    value.parse().map_err(|error: registry_core::DigestError| {
-        RegistryError::new(ErrorCode::DigestInvalid, error.to_string())
-    })
 }

@@ -29,6 +29,14 @@ pub struct MaintenanceService {
     state: AppState,
 }
 
+/// Acquire's answer when this replica did not stop writing in time.
+fn not_drained(what: &str) -> Status {
+    Status::failed_precondition(format!(
+        "{what} on this replica after {} s; release and retry later",
+        DRAIN_LIMIT.as_secs()
+    ))
+}
+
 fn storage(error: registry_storage::StorageError) -> Status {
     tracing::error!(%error, "maintenance: storage failure");
     Status::unavailable(format!("the store did not answer: {error}"))
@@ -113,9 +121,8 @@ impl Maintenance for MaintenanceService {
         tracing::warn!(holder = %record.holder, reason = %record.reason, until = %format_time(record.expires_at_unix_ms), "read-only for maintenance");
         let still_writing = self.write_gate().drain(DRAIN_LIMIT).await;
         if still_writing > 0 {
-            return Err(Status::failed_precondition(format!(
-                "{still_writing} writes still in flight on this replica after {} s; release and retry later",
-                DRAIN_LIMIT.as_secs()
+            return Err(not_drained(&format!(
+                "{still_writing} writes still in flight"
             )));
         }
         // Answered chunks may still be hashing; their states are writes too.
@@ -123,10 +130,7 @@ impl Maintenance for MaintenanceService {
             .await
             .is_err()
         {
-            return Err(Status::failed_precondition(format!(
-                "upload hashes still being saved on this replica after {} s; release and retry later",
-                DRAIN_LIMIT.as_secs()
-            )));
+            return Err(not_drained("upload hashes still being saved"));
         }
         Ok(Response::new(to_proto(&record)))
     }
@@ -142,7 +146,7 @@ impl Maintenance for MaintenanceService {
                 "no lease is in force; acquire a new one",
             ));
         };
-        if record.lease_id != request.lease_id || record.holder != request.holder {
+        if !record.is_held_by(&request.lease_id, &request.holder) {
             return Err(Status::permission_denied(
                 "only the holder of the lease may renew it",
             ));
@@ -164,7 +168,7 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<ReleaseReadOnlyResponse>, Status> {
         let request = request.into_inner();
         if let Some(record) = self.store().read_lease().await.map_err(storage)? {
-            if record.lease_id != request.lease_id || record.holder != request.holder {
+            if !record.is_held_by(&request.lease_id, &request.holder) {
                 if record.is_active(now_unix_ms()) {
                     return Err(Status::permission_denied(
                         "only the holder of the lease may release it",

@@ -28,11 +28,7 @@ fn acquire(lease_id: &str, holder: &str, ttl_seconds: u64) -> AcquireReadOnlyReq
 }
 
 async fn upload_start(registry: &TestRegistry) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/v2/r/blobs/uploads/", registry.url))
-        .send()
-        .await
-        .expect("upload start")
+    test_support::start_upload(&reqwest::Client::new(), &registry.url, "r").await
 }
 
 #[tokio::test]

@@ -53,11 +53,7 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
         .stdin(Stdio::null());
     let server = ChildServer::spawn(command, port, "/healthz", "registry-api").await;
     let client = reqwest::Client::new();
-    let started = client
-        .post(format!("{}/v2/r/blobs/uploads/", server.url))
-        .send()
-        .await
-        .expect("upload start");
+    let started = test_support::start_upload(&client, &server.url, "r").await;
     let location = started.headers()["location"]
         .to_str()
         .expect("Location")

@@ -14,14 +14,7 @@ async fn chunked_upload_across(
     chunk: usize,
 ) {
     let client = reqwest::Client::new();
-    let started = client
-        .post(format!(
-            "{}/v2/{repository}/blobs/uploads/",
-            replicas[0].url
-        ))
-        .send()
-        .await
-        .expect("upload start");
+    let started = test_support::start_upload(&client, &replicas[0].url, repository).await;
     assert_eq!(started.status(), 202);
     let location = started.headers()["location"]
         .to_str()
@@ -103,11 +96,7 @@ async fn an_upload_cut_off_midway_leaves_nothing_visible() {
         .await;
     assert!(cut.is_err() || !cut.expect("response").status().is_success());
 
-    let started = client
-        .post(format!("{}/v2/r/blobs/uploads/", registry.url))
-        .send()
-        .await
-        .expect("upload start");
+    let started = test_support::start_upload(&client, &registry.url, "r").await;
     let location = started.headers()["location"]
         .to_str()
         .expect("Location")

@@ -21,6 +21,11 @@ impl LeaseRecord {
     pub fn is_active(&self, now_unix_ms: i64) -> bool {
         now_unix_ms < self.expires_at_unix_ms
     }
+
+    /// Whether `lease_id` and `holder` name this lease.
+    pub fn is_held_by(&self, lease_id: &str, holder: &str) -> bool {
+        self.lease_id == lease_id && self.holder == holder
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

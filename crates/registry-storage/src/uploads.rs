@@ -118,9 +118,8 @@ impl Store {
         name: &RepositoryName,
         id: &UploadId,
     ) -> Result<UploadStatus, UploadError> {
-        let session = self.load_session(name, id).await?;
         Ok(UploadStatus {
-            offset: session.offset(),
+            offset: self.upload_offset(name, id).await?,
         })
     }
 
@@ -206,10 +205,16 @@ impl Store {
         let pending = self.pending_hashes.take(id);
         let session = self.load_session(name, id).await?;
         let size = session.offset();
-        let ending_here = pending.clone().filter(|pending| pending.end == size);
-        let hashed = self
-            .resume_hasher(name, id, size, ending_here, digest.algorithm())
-            .await;
+        let hashed = match pending.clone().filter(|pending| pending.end == size) {
+            Some(ending_here) => {
+                self.resume_hasher(name, id, size, Some(ending_here), digest.algorithm())
+                    .await
+            }
+            None => self
+                .hasher_after(name, id, &session, size, digest.algorithm())
+                .await
+                .map_err(Arc::new),
+        };
         // Nothing may write into the session once it is gone.
         if let Some(pending) = pending {
             pending.saved.await;
@@ -242,7 +247,7 @@ impl Store {
         name: &RepositoryName,
         id: &UploadId,
     ) -> Result<(), UploadError> {
-        self.load_session(name, id).await?;
+        self.upload_offset(name, id).await?;
         if let Some(pending) = self.pending_hashes.take(id) {
             pending.saved.await;
         }
@@ -329,8 +334,9 @@ impl Store {
                     Err(error) => tracing::warn!(upload = %id, %error, "hashing the upload again from the store"),
                 }
             }
+            let session = store.load_session(&name, &id).await?;
             store
-                .hasher_after(&name, &id, end, algorithm)
+                .hasher_after(&name, &id, &session, end, algorithm)
                 .await
                 .map_err(Arc::new)
         }
@@ -407,15 +413,15 @@ impl Store {
         &self,
         name: &RepositoryName,
         id: &UploadId,
+        session: &Session,
         end: u64,
         algorithm: Algorithm,
     ) -> Result<DigestHasher, UploadError> {
-        let session = self.load_session(name, id).await?;
         if session.offset() < end {
             return Err(UploadError::Inconsistent);
         }
         let (mut hasher, from) = self
-            .newest_saved_hasher(name, id, &session, end, algorithm)
+            .newest_saved_hasher(name, id, session, end, algorithm)
             .await?;
         for chunk in &session.chunks {
             let range =

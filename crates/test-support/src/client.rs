@@ -2,15 +2,24 @@
 
 use crate::{Blob, Image};
 
+/// `POST`s a new upload session in `repository`.
+pub async fn start_upload(
+    client: &reqwest::Client,
+    base: &str,
+    repository: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/v2/{repository}/blobs/uploads/"))
+        .send()
+        .await
+        .expect("upload start request")
+}
+
 /// Pushes one blob with `POST` then a single `PUT ?digest=` carrying the
 /// whole blob, the flow every registry supports (Distribution 2.8 does not
 /// complete a monolithic `POST ?digest=`).
 pub async fn push_blob(client: &reqwest::Client, base: &str, repository: &str, blob: &Blob) {
-    let started = client
-        .post(format!("{base}/v2/{repository}/blobs/uploads/"))
-        .send()
-        .await
-        .expect("upload start request");
+    let started = start_upload(client, base, repository).await;
     assert_eq!(
         started.status(),
         202,

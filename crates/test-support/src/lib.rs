@@ -14,7 +14,7 @@ mod server;
 mod tools;
 
 pub use app::{TestApp, TestResponse};
-pub use client::{push_blob, push_image, push_manifest};
+pub use client::{push_blob, push_image, push_manifest, start_upload};
 pub use edge::{Edge, workspace_root};
 pub use external::{
     ChildServer, free_port, start_docker_registry, start_docker_registry_with_htpasswd, start_moto,

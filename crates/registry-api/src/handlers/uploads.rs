@@ -8,11 +8,10 @@ use axum::response::Response;
 use registry_core::{ErrorCode, RegistryError, RepositoryName};
 use registry_storage::UploadId;
 
-use super::{
-    DOCKER_UPLOAD_UUID, blob_created, body_stream, empty_response, header_value, query_digest,
-};
+use super::{DOCKER_UPLOAD_UUID, blob_created, body_stream, empty_response, header_value};
 use crate::AppState;
 use crate::access::MountScope;
+use crate::endpoint::parse_digest;
 use crate::error::ApiResult;
 use crate::metrics::bytes_received;
 use crate::query::Query;
@@ -25,7 +24,7 @@ pub async fn start(
     body: Body,
 ) -> ApiResult<Response> {
     if let Some(mount) = query.get("mount") {
-        let digest = query_digest(mount)?;
+        let digest = parse_digest(mount)?;
         let mountable = match (query.get("from"), mount_scope) {
             (_, MountScope::Nowhere) | (None, MountScope::FromOnly) => false,
             (Some(from), _) => {
@@ -47,7 +46,7 @@ pub async fn start(
             return Ok(blob_created(name, &digest));
         }
     } else if let Some(digest) = query.get("digest") {
-        let digest = query_digest(digest)?;
+        let digest = parse_digest(digest)?;
         let size = state
             .store
             .put_blob(name, &digest, body_stream(body))
@@ -105,7 +104,7 @@ pub async fn finish(
             "closing an upload needs the blob's digest in the ?digest= query parameter",
         )
     })?;
-    let digest = query_digest(digest)?;
+    let digest = parse_digest(digest)?;
     let start = chunk_start(headers)?;
     // Most clients close with an empty body: no last chunk to append.
     let last_chunk = (body.size_hint().exact() != Some(0)).then(|| (start, body_stream(body)));
