@@ -63,13 +63,15 @@ impl Principal {
     }
 }
 
+/// The realm of Basic challenges and `UNAUTHORIZED` details.
+pub(crate) const REALM: &str = "Berth";
+
 /// The client side of auth-service, with its caches and failure limits.
 #[derive(Debug)]
 pub struct AuthGate {
     client: AuthenticatorClient<Channel>,
     cache: AuthCache,
     limiter: FailureLimiter,
-    realm: String,
 }
 
 fn unavailable(error: &tonic::Status) -> RegistryError {
@@ -93,7 +95,6 @@ impl AuthGate {
             client: AuthenticatorClient::new(channel),
             cache: AuthCache::default(),
             limiter: FailureLimiter::default(),
-            realm: "Berth".to_owned(),
         }))
     }
 
@@ -122,7 +123,7 @@ impl AuthGate {
 
     fn unauthorized(&self, message: &str) -> RegistryError {
         RegistryError::new(ErrorCode::Unauthorized, message)
-            .with_detail(serde_json::json!({ "realm": self.realm }))
+            .with_detail(serde_json::json!({ "realm": REALM }))
     }
 
     /// Who sent the request: the verified user of its `Authorization`

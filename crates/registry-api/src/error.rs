@@ -70,13 +70,8 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         if error.code == ErrorCode::Unauthorized {
-            let realm = error
-                .detail
-                .as_ref()
-                .and_then(|detail| detail.get("realm"))
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("Berth");
-            if let Ok(value) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+            let challenge = format!("Basic realm=\"{}\"", crate::auth::REALM);
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
                 headers.insert(header::WWW_AUTHENTICATE, value);
             }
         }

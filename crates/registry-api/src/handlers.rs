@@ -50,13 +50,16 @@ pub fn digest_headers(digest: &Digest) -> HeaderMap {
     headers
 }
 
+/// The headers of `201 Created` for content now at `location`.
+pub fn created_headers(digest: &Digest, location: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(DOCKER_CONTENT_DIGEST, header_value(&digest.to_string()));
+    headers.insert(header::LOCATION, header_value(location));
+    headers
+}
+
 /// `201 Created` for a blob now in the repository.
 pub fn blob_created(name: &RepositoryName, digest: &Digest) -> Response {
-    let mut headers = digest_headers(digest);
-    headers.remove(header::ETAG);
-    headers.insert(
-        header::LOCATION,
-        header_value(&format!("/v2/{name}/blobs/{digest}")),
-    );
+    let headers = created_headers(digest, &format!("/v2/{name}/blobs/{digest}"));
     empty_response(StatusCode::CREATED, headers)
 }

@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 use registry_core::{Digest, DigestHasher, ErrorCode, Reference, RegistryError, RepositoryName};
 use registry_storage::StorageError;
 
-use super::{OCI_SUBJECT, digest_headers, empty_response, header_value};
+use super::{OCI_SUBJECT, created_headers, digest_headers, empty_response, header_value};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use registry_core::manifest::{self, MAX_MANIFEST_SIZE, ParsedManifest};
@@ -132,12 +132,7 @@ pub async fn put(
         None => None,
     };
     state.store.put_manifest(name, &digest, body, tag).await?;
-    let mut headers = digest_headers(&digest);
-    headers.remove(header::ETAG);
-    headers.insert(
-        header::LOCATION,
-        header_value(&format!("/v2/{name}/manifests/{digest}")),
-    );
+    let mut headers = created_headers(&digest, &format!("/v2/{name}/manifests/{digest}"));
     if let Some((subject, descriptor)) = referrer {
         state
             .store
