@@ -80,11 +80,12 @@ impl GcConfig {
     /// The admin token from `--admin-token-file` or `--admin-token`.
     pub fn admin_token(&self) -> anyhow::Result<Option<String>> {
         use anyhow::Context;
-        match &self.admin_token_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map(|token| Some(token.trim().to_owned()))
-                .with_context(|| format!("cannot read --admin-token-file {}", path.display())),
-            None => Ok(self.admin_token.clone()),
-        }
+        // An error names the file: only reading one can fail.
+        let path = self.admin_token_file.clone().unwrap_or_default();
+        service_runtime::inline_or_file(
+            self.admin_token.as_deref(),
+            self.admin_token_file.as_deref(),
+        )
+        .with_context(|| format!("cannot read --admin-token-file {}", path.display()))
     }
 }

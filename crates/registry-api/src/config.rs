@@ -63,11 +63,11 @@ impl Config {
 impl Config {
     /// The admin token from `--admin-token-file` or `--admin-token`.
     pub fn admin_token(&self) -> Result<Option<String>, crate::ServeError> {
-        match &self.admin_token_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map(|token| Some(token.trim().to_owned()))
-                .map_err(|error| crate::ServeError::AdminTokenFile(path.clone(), error)),
-            None => Ok(self.admin_token.clone()),
-        }
+        let file = self.admin_token_file.as_deref();
+        // An error names the file: only reading one can fail.
+        service_runtime::inline_or_file(self.admin_token.as_deref(), file).map_err(|error| {
+            let path = self.admin_token_file.clone().unwrap_or_default();
+            crate::ServeError::AdminTokenFile(path, error)
+        })
     }
 }
