@@ -83,34 +83,26 @@ impl Reader {
         store: &Store,
         digest: &Digest,
     ) -> anyhow::Result<Option<ParsedManifest>> {
-        if let Some(known) = self.manifests.lock().expect("never poisoned").get(digest) {
-            return Ok(known.clone());
-        }
-        let parsed = match store.manifest_bytes(digest).await {
-            Ok(bytes) => Some(
-                references(&bytes).with_context(|| format!("manifest {digest} cannot be read"))?,
-            ),
-            Err(StorageError::NotFound) => None,
-            Err(other) => return Err(other.into()),
-        };
-        self.manifests
-            .lock()
-            .expect("never poisoned")
-            .insert(digest.clone(), parsed.clone());
-        Ok(parsed)
+        cached(&self.manifests, digest.clone(), async {
+            match store.manifest_bytes(digest).await {
+                Ok(bytes) => {
+                    Ok(Some(references(&bytes).with_context(|| {
+                        format!("manifest {digest} cannot be read")
+                    })?))
+                }
+                Err(StorageError::NotFound) => Ok(None),
+                Err(other) => Err(other.into()),
+            }
+        })
+        .await
     }
 
     async fn link(&self, store: &Store, listed: &Listed) -> anyhow::Result<Option<Digest>> {
         let key = (listed.path.clone(), listed.e_tag.clone());
-        if let Some(known) = self.links.lock().expect("never poisoned").get(&key) {
-            return Ok(known.clone());
-        }
-        let digest = store.read_link(&listed.path).await?;
-        self.links
-            .lock()
-            .expect("never poisoned")
-            .insert(key, digest.clone());
-        Ok(digest)
+        cached(&self.links, key, async {
+            Ok(store.read_link(&listed.path).await?)
+        })
+        .await
     }
 
     /// Reads every manifest and tag link of a scan, many at a time.
@@ -123,23 +115,43 @@ impl Reader {
             .iter()
             .flat_map(|repository| repository.revisions.keys())
             .collect();
-        futures::stream::iter(digests)
-            .map(|digest| self.manifest(store, digest))
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
-        let links: Vec<&Listed> = repositories
+        for_each_concurrently(digests, |digest| self.manifest(store, digest)).await?;
+        let links = repositories
             .iter()
             .flat_map(|repository| repository.tags.values())
-            .filter_map(|tag| tag.current.as_ref())
-            .collect();
-        futures::stream::iter(links)
-            .map(|listed| self.link(store, listed))
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
-        Ok(())
+            .filter_map(|tag| tag.current.as_ref());
+        for_each_concurrently(links, |listed| self.link(store, listed)).await
     }
+}
+
+/// The value cached under `key`, else what `read` yields, then cached.
+async fn cached<K: Eq + std::hash::Hash, V: Clone>(
+    cache: &Mutex<HashMap<K, V>>,
+    key: K,
+    read: impl Future<Output = anyhow::Result<V>>,
+) -> anyhow::Result<V> {
+    if let Some(known) = cache.lock().expect("never poisoned").get(&key) {
+        return Ok(known.clone());
+    }
+    let value = read.await?;
+    cache
+        .lock()
+        .expect("never poisoned")
+        .insert(key, value.clone());
+    Ok(value)
+}
+
+/// Runs `read` on every item, [`READ_CONCURRENCY`] at a time.
+async fn for_each_concurrently<T, V, F: Future<Output = anyhow::Result<V>>>(
+    items: impl IntoIterator<Item = T>,
+    read: impl FnMut(T) -> F,
+) -> anyhow::Result<()> {
+    futures::stream::iter(items)
+        .map(read)
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
 }
 
 fn young(listed: &Listed, rules: &Rules) -> bool {
