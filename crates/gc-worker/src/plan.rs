@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use registry_core::manifest::{ParsedManifest, references};
+use registry_core::manifest::{self, ParsedManifest};
 use registry_core::{Digest, RepositoryName};
 use registry_storage::{BlobObject, Listed, RepositoryObjects, StorageError, Store};
 
@@ -86,7 +86,7 @@ impl Reader {
         cached(&self.manifests, digest.clone(), async {
             match store.manifest_bytes(digest).await {
                 Ok(bytes) => {
-                    Ok(Some(references(&bytes).with_context(|| {
+                    Ok(Some(manifest::read(&bytes).with_context(|| {
                         format!("manifest {digest} cannot be read")
                     })?))
                 }
@@ -190,7 +190,7 @@ pub async fn plan(
         for digest in &kept {
             marked.insert(digest.clone());
             if let Some(manifest) = parsed.get(digest) {
-                blobs_used.extend(manifest.blobs.iter().cloned());
+                blobs_used.extend(manifest.blobs.iter().map(|blob| blob.digest.clone()));
             }
         }
         marked.extend(blobs_used.iter().cloned());
@@ -233,7 +233,7 @@ fn keep(
                 continue;
             }
             if let Some(manifest) = parsed.get(&digest) {
-                pending.extend(manifest.manifests.iter().cloned());
+                pending.extend(manifest.manifests.iter().map(|child| child.digest.clone()));
             }
         }
         let referrers: Vec<Digest> = parsed
@@ -243,7 +243,7 @@ fn keep(
                     && manifest
                         .subject
                         .as_ref()
-                        .is_some_and(|subject| kept.contains(subject))
+                        .is_some_and(|subject| kept.contains(&subject.digest))
             })
             .map(|(digest, _)| digest.clone())
             .collect();

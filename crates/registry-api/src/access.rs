@@ -38,9 +38,17 @@ fn required(endpoint: &Endpoint, method: &Method) -> Option<Action> {
     match endpoint {
         Endpoint::Base | Endpoint::Catalog => None,
         Endpoint::Tags(_) | Endpoint::Referrers(..) => Some(Action::Pull),
-        Endpoint::Manifest(..) | Endpoint::Blob(..) if reading => Some(Action::Pull),
-        Endpoint::Manifest(..) if *method == Method::PUT => Some(Action::Push),
-        Endpoint::Manifest(..) | Endpoint::Blob(..) => Some(Action::Delete),
+        Endpoint::Manifest(..) | Endpoint::ManifestBadReference(..) | Endpoint::Blob(..)
+            if reading =>
+        {
+            Some(Action::Pull)
+        }
+        Endpoint::Manifest(..) | Endpoint::ManifestBadReference(..) if *method == Method::PUT => {
+            Some(Action::Push)
+        }
+        Endpoint::Manifest(..) | Endpoint::ManifestBadReference(..) | Endpoint::Blob(..) => {
+            Some(Action::Delete)
+        }
         Endpoint::UploadStart(_) | Endpoint::Upload(..) => Some(Action::Push),
     }
 }
@@ -50,6 +58,7 @@ fn repository(endpoint: &Endpoint) -> Option<&registry_core::RepositoryName> {
         Endpoint::Base | Endpoint::Catalog => None,
         Endpoint::Tags(name)
         | Endpoint::Manifest(name, _)
+        | Endpoint::ManifestBadReference(name, _)
         | Endpoint::Blob(name, _)
         | Endpoint::UploadStart(name)
         | Endpoint::Upload(name, _)

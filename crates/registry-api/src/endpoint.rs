@@ -12,6 +12,9 @@ pub enum Endpoint {
     Catalog,
     Tags(RepositoryName),
     Manifest(RepositoryName, Reference),
+    /// A manifest path whose reference is neither a tag nor a digest: no
+    /// such manifest can exist, and none can be pushed there.
+    ManifestBadReference(RepositoryName, String),
     Blob(RepositoryName, Digest),
     UploadStart(RepositoryName),
     Upload(RepositoryName, UploadId),
@@ -57,16 +60,10 @@ impl Endpoint {
                 }
                 "manifests" => {
                     let name = name_before(2)?;
-                    let reference = last.parse().map_err(|error: registry_core::TagError| {
-                        if last.contains(':') {
-                            parse_digest(last).err().unwrap_or_else(|| {
-                                RegistryError::new(ErrorCode::DigestInvalid, format!("{error}"))
-                            })
-                        } else {
-                            RegistryError::new(ErrorCode::ManifestInvalid, error.to_string())
-                        }
-                    })?;
-                    return Ok(Endpoint::Manifest(name, reference));
+                    return Ok(match last.parse() {
+                        Ok(reference) => Endpoint::Manifest(name, reference),
+                        Err(_) => Endpoint::ManifestBadReference(name, last.to_owned()),
+                    });
                 }
                 _ => {}
             }
@@ -84,7 +81,7 @@ impl Endpoint {
             Endpoint::Base => "base",
             Endpoint::Catalog => "catalog",
             Endpoint::Tags(_) => "tags",
-            Endpoint::Manifest(..) => "manifest",
+            Endpoint::Manifest(..) | Endpoint::ManifestBadReference(..) => "manifest",
             Endpoint::Blob(..) => "blob",
             Endpoint::UploadStart(_) => "upload_start",
             Endpoint::Upload(..) => "upload",
@@ -165,14 +162,12 @@ mod tests {
             code("a/blobs/sha256:zz"),
             Err((ErrorCode::DigestInvalid, 400))
         );
-        assert_eq!(
-            code("a/manifests/sha256:zz"),
-            Err((ErrorCode::DigestInvalid, 400))
-        );
-        assert_eq!(
-            code("a/manifests/-bad"),
-            Err((ErrorCode::ManifestInvalid, 400))
-        );
+        for bad in ["sha256:zz", "-bad", ".INVALID_NAME"] {
+            assert_eq!(
+                Endpoint::parse(&format!("a/manifests/{bad}")),
+                Ok(Endpoint::ManifestBadReference(name("a"), bad.to_owned()))
+            );
+        }
         assert_eq!(
             code("a/blobs/uploads/..%2Fx"),
             Err((ErrorCode::BlobUploadUnknown, 404))

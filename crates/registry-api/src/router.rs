@@ -125,6 +125,9 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
         (Endpoint::Manifest(name, reference), Method::DELETE) => {
             manifests::delete(state, &name, &reference).await
         }
+        (Endpoint::ManifestBadReference(name, text), method) => {
+            Err(manifests::bad_reference(&name, &text, &method))
+        }
         (Endpoint::Blob(name, digest), Method::GET | Method::HEAD) => {
             blobs::get(state, &name, &digest, headers, head).await
         }

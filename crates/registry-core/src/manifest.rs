@@ -1,5 +1,8 @@
-//! Reading manifests: which media type a body is, what it references, and
-//! the descriptor it is listed under as a referrer. The manifest and index
+//! Reading manifests. One reading of a body decides its kind (image,
+//! index), the media type it is served as, and every descriptor it names;
+//! validation of a push, serving, the referrers index and the collector's
+//! reference walk all use that one result, so a manifest can never be
+//! checked as one kind and collected as another. The manifest and index
 //! types are `oci-spec`'s; Docker schema 2 manifests and lists share their
 //! shape.
 
@@ -13,147 +16,273 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 /// Manifests larger than this are refused.
 pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
 
-/// What the registry needs to know of a pushed manifest.
+/// What a manifest is, as far as the registry cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// One image or artifact: a config and layers.
+    Image,
+    /// A list of manifests (multi-platform images).
+    Index,
+    /// Docker schema 1, which older registries hold and Berth only reads.
+    Schema1,
+}
+
+/// A descriptor a manifest names: where it stands in the manifest, the
+/// content it points at, and the size it claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referenced {
+    /// `config`, `layers[2]`, `manifests[0]`, `subject`, ...
+    pub field: String,
+    pub digest: Digest,
+    pub size: Option<u64>,
+}
+
+/// Everything the registry needs to know of a manifest.
 #[derive(Clone, Debug)]
 pub struct ParsedManifest {
+    /// The type the manifest is served as (`Content-Type`).
     pub media_type: String,
+    pub kind: ManifestKind,
     /// Config and layers, which must be blobs of the repository.
-    pub blobs: Vec<Digest>,
+    pub blobs: Vec<Referenced>,
     /// Index entries, which must be manifests of the repository.
-    pub manifests: Vec<Digest>,
-    pub subject: Option<Digest>,
+    pub manifests: Vec<Referenced>,
+    pub subject: Option<Referenced>,
     /// `artifactType`, or for an image the config's media type, as the
     /// referrers API reports it.
     pub artifact_type: Option<String>,
     pub annotations: Option<HashMap<String, String>>,
 }
 
-/// Just the fields that tell what kind of manifest a body is.
+impl ParsedManifest {
+    /// Every digest the manifest names: blobs, children and subject.
+    pub fn digests(&self) -> impl Iterator<Item = &Digest> {
+        self.blobs
+            .iter()
+            .chain(&self.manifests)
+            .chain(&self.subject)
+            .map(|referenced| &referenced.digest)
+    }
+}
+
+/// The fields of a body that decide its kind and name its content, read
+/// leniently: the strict checks of a push come after.
 #[derive(serde::Deserialize)]
-struct Probe {
-    #[serde(rename = "mediaType")]
-    media_type: Option<String>,
-    #[serde(rename = "schemaVersion")]
+#[serde(rename_all = "camelCase")]
+struct Shape {
     schema_version: Option<u64>,
-    manifests: Option<serde::de::IgnoredAny>,
-    config: Option<serde::de::IgnoredAny>,
+    media_type: Option<String>,
+    artifact_type: Option<String>,
+    config: Option<RawDescriptor>,
+    layers: Option<Vec<RawDescriptor>>,
+    manifests: Option<Vec<RawDescriptor>>,
+    subject: Option<RawDescriptor>,
+    fs_layers: Option<Vec<Schema1Layer>>,
+    annotations: Option<HashMap<String, String>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDescriptor {
+    media_type: Option<String>,
+    digest: Option<String>,
+    size: Option<u64>,
+    urls: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Schema1Layer {
+    blob_sum: Option<String>,
+}
+
+impl RawDescriptor {
+    /// Layers that live elsewhere (`urls`) and are not pushed to registries.
+    fn is_foreign(&self) -> bool {
+        let media_type = self.media_type.as_deref().unwrap_or("");
+        let foreign = media_type.contains("foreign") || media_type.contains("nondistributable");
+        foreign && self.urls.as_ref().is_some_and(|urls| !urls.is_empty())
+    }
 }
 
 fn invalid(message: impl Into<String>) -> RegistryError {
     RegistryError::new(ErrorCode::ManifestInvalid, message)
 }
 
-/// The media type of a stored manifest, for `Content-Type`: its own
-/// `mediaType`, else what its shape says.
-pub fn media_type_of(body: &[u8]) -> String {
-    match serde_json::from_slice::<Probe>(body) {
-        Ok(probe) => match probe.media_type {
-            Some(media_type) => media_type,
-            None => inferred_media_type(&probe).to_owned(),
-        },
-        Err(_) => "application/octet-stream".to_owned(),
+impl Shape {
+    fn read(body: &[u8]) -> Result<Shape, RegistryError> {
+        serde_json::from_slice(body)
+            .map_err(|error| invalid(format!("manifest is not a manifest JSON object: {error}")))
+    }
+
+    fn has_image_fields(&self) -> bool {
+        self.config.is_some() || self.layers.is_some()
+    }
+
+    /// Its kind and served media type: the body's `mediaType` where it
+    /// names a known kind, else what the fields say.
+    fn kind(&self) -> Result<(ManifestKind, String), RegistryError> {
+        if self.schema_version == Some(1) {
+            return Ok((ManifestKind::Schema1, DOCKER_SCHEMA1[1].to_owned()));
+        }
+        let by_fields = match (self.has_image_fields(), self.manifests.is_some()) {
+            (true, false) => Some((ManifestKind::Image, OCI_MANIFEST)),
+            (false, true) | (true, true) => Some((ManifestKind::Index, OCI_INDEX)),
+            (false, false) => None,
+        };
+        match (self.media_type.as_deref(), by_fields) {
+            (Some(declared), _) if is_index(declared) => {
+                Ok((ManifestKind::Index, declared.to_owned()))
+            }
+            (Some(declared), _) if is_image_manifest(declared) => {
+                Ok((ManifestKind::Image, declared.to_owned()))
+            }
+            (Some(declared), Some((kind, _))) => Ok((kind, declared.to_owned())),
+            (None, Some((kind, inferred))) => Ok((kind, inferred.to_owned())),
+            (_, None) => Err(invalid(
+                "manifest has neither config and layers (an image) nor manifests (an index)",
+            )),
+        }
     }
 }
 
-fn inferred_media_type(probe: &Probe) -> &'static str {
-    if probe.schema_version == Some(1) {
-        DOCKER_SCHEMA1[1]
-    } else if probe.manifests.is_some() {
-        OCI_INDEX
-    } else {
-        OCI_MANIFEST
+/// Reads a stored manifest: its kind, served type and every descriptor it
+/// names. Lenient where the collector needs it to be: a body that names
+/// both layers and manifests (which a push can no longer store) references
+/// all of them, and digests of algorithms Berth never stores are skipped.
+pub fn read(body: &[u8]) -> Result<ParsedManifest, RegistryError> {
+    let shape = Shape::read(body)?;
+    let (kind, media_type) = shape.kind()?;
+    shape.into_parsed(kind, media_type, BadDigests::Skip)
+}
+
+/// The media type a stored manifest is served as.
+pub fn media_type_of(body: &[u8]) -> String {
+    let shape = Shape::read(body).ok();
+    match shape.as_ref().map(Shape::kind) {
+        Some(Ok((_, media_type))) => media_type,
+        _ => shape
+            .and_then(|shape| shape.media_type)
+            .unwrap_or_else(|| "application/octet-stream".to_owned()),
+    }
+}
+
+/// What becomes of a descriptor whose digest is missing or does not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BadDigests {
+    /// A push: refused, naming the descriptor.
+    Refuse,
+    /// A stored manifest: skipped, since Berth never stores such content.
+    Skip,
+}
+
+impl Shape {
+    fn into_parsed(
+        self,
+        kind: ManifestKind,
+        media_type: String,
+        bad_digests: BadDigests,
+    ) -> Result<ParsedManifest, RegistryError> {
+        let referenced = |field: String, raw: &RawDescriptor| {
+            let text = raw.digest.as_deref().unwrap_or("");
+            match text.parse::<Digest>() {
+                Ok(digest) => Ok(Some(Referenced {
+                    field,
+                    digest,
+                    size: raw.size,
+                })),
+                Err(_) if bad_digests == BadDigests::Skip => Ok(None),
+                Err(error) => Err(invalid(format!("{field}: {error}"))),
+            }
+        };
+        let mut blobs = Vec::new();
+        if let Some(config) = &self.config {
+            blobs.extend(referenced("config".to_owned(), config)?);
+        }
+        for (index, layer) in self.layers.iter().flatten().enumerate() {
+            if !layer.is_foreign() {
+                blobs.extend(referenced(format!("layers[{index}]"), layer)?);
+            }
+        }
+        for (index, layer) in self.fs_layers.iter().flatten().enumerate() {
+            let raw = RawDescriptor {
+                media_type: None,
+                digest: layer.blob_sum.clone(),
+                size: None,
+                urls: None,
+            };
+            blobs.extend(referenced(format!("fsLayers[{index}]"), &raw)?);
+        }
+        let mut manifests = Vec::new();
+        for (index, child) in self.manifests.iter().flatten().enumerate() {
+            manifests.extend(referenced(format!("manifests[{index}]"), child)?);
+        }
+        let subject = match &self.subject {
+            Some(subject) => referenced("subject".to_owned(), subject)?,
+            None => None,
+        };
+        let artifact_type = self.artifact_type.or_else(|| match kind {
+            ManifestKind::Image => self.config.and_then(|config| config.media_type),
+            _ => None,
+        });
+        Ok(ParsedManifest {
+            media_type,
+            kind,
+            blobs,
+            manifests,
+            subject,
+            artifact_type,
+            annotations: self.annotations,
+        })
     }
 }
 
 /// Parses and checks a pushed manifest. `content_type` is the request's
-/// `Content-Type` without parameters.
+/// `Content-Type` without parameters. The result is what [`read`] makes of
+/// the same bytes later: a body whose kind its bytes alone do not decide
+/// is refused.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, RegistryError> {
-    let probe: Probe = serde_json::from_slice(body)
-        .map_err(|error| invalid(format!("manifest is not a JSON object: {error}")))?;
-    let generic = |value: &str| matches!(value, "application/json" | "application/octet-stream");
-    let header = content_type.filter(|value| !value.is_empty() && !generic(value));
-    let media_type = match (probe.media_type.as_deref(), header) {
-        (Some(body), Some(header)) if body != header => {
-            return Err(invalid(format!(
-                "mediaType {body:?} in the manifest does not match Content-Type {header:?}"
-            )));
-        }
-        (Some(body), _) => body.to_owned(),
-        (None, Some(header)) => header.to_owned(),
-        (None, None) => inferred_media_type(&probe).to_owned(),
-    };
-    if probe.schema_version != Some(2) {
+    let shape = Shape::read(body)?;
+    if shape.schema_version != Some(2) {
         return Err(invalid(
             "only schemaVersion 2 manifests are accepted (Docker schema 1 is deprecated)",
         ));
     }
-    if DOCKER_SCHEMA1.contains(&media_type.as_str()) {
+    if let Some(declared) = shape.media_type.as_deref()
+        && DOCKER_SCHEMA1.contains(&declared)
+    {
         return Err(invalid("Docker schema 1 manifests are not accepted"));
     }
-    if is_index(&media_type) || (!is_image_manifest(&media_type) && probe.manifests.is_some()) {
-        parse_index(media_type, body)
-    } else if is_image_manifest(&media_type) || probe.config.is_some() {
-        parse_image(media_type, body)
-    } else {
-        Err(invalid(format!(
-            "media type {media_type:?} is neither an image manifest nor an index"
-        )))
+    if shape.has_image_fields() && shape.manifests.is_some() {
+        return Err(invalid(
+            "manifest has both config/layers and manifests: push an image manifest or an index, not both",
+        ));
     }
-}
-
-fn parse_image(media_type: String, body: &[u8]) -> Result<ParsedManifest, RegistryError> {
-    let manifest: ImageManifest = serde_json::from_slice(body)
-        .map_err(|error| invalid(format!("invalid image manifest: {error}")))?;
-    let mut blobs = vec![digest_of(manifest.config())?];
-    for layer in manifest.layers() {
-        if !is_foreign(layer) {
-            blobs.push(digest_of(layer)?);
+    let (kind, media_type) = shape.kind()?;
+    let generic = |value: &str| matches!(value, "application/json" | "application/octet-stream");
+    if let Some(header) = content_type.filter(|value| !value.is_empty() && !generic(value))
+        && header != media_type
+    {
+        let reason = match &shape.media_type {
+            Some(_) => format!("mediaType {media_type:?} in the manifest"),
+            None => format!("the manifest has no mediaType, so it is served as {media_type:?};"),
+        };
+        return Err(invalid(format!(
+            "{reason} does not match Content-Type {header:?}"
+        )));
+    }
+    match kind {
+        ManifestKind::Image => {
+            serde_json::from_slice::<ImageManifest>(body)
+                .map_err(|error| invalid(format!("invalid image manifest: {error}")))?;
         }
+        ManifestKind::Index => {
+            serde_json::from_slice::<ImageIndex>(body)
+                .map_err(|error| invalid(format!("invalid image index: {error}")))?;
+        }
+        ManifestKind::Schema1 => unreachable!("schema 1 was refused above"),
     }
-    let artifact_type = manifest
-        .artifact_type()
-        .as_ref()
-        .map(MediaType::to_string)
-        .or_else(|| Some(manifest.config().media_type().to_string()));
-    Ok(ParsedManifest {
-        media_type,
-        blobs,
-        manifests: Vec::new(),
-        subject: manifest.subject().as_ref().map(digest_of).transpose()?,
-        artifact_type,
-        annotations: manifest.annotations().clone(),
-    })
-}
-
-fn parse_index(media_type: String, body: &[u8]) -> Result<ParsedManifest, RegistryError> {
-    let index: ImageIndex = serde_json::from_slice(body)
-        .map_err(|error| invalid(format!("invalid image index: {error}")))?;
-    let manifests = index
-        .manifests()
-        .iter()
-        .map(digest_of)
-        .collect::<Result<_, _>>()?;
-    Ok(ParsedManifest {
-        media_type,
-        blobs: Vec::new(),
-        manifests,
-        subject: index.subject().as_ref().map(digest_of).transpose()?,
-        artifact_type: index.artifact_type().as_ref().map(MediaType::to_string),
-        annotations: index.annotations().clone(),
-    })
-}
-
-/// Layers that live elsewhere (`urls`) and are not pushed to registries.
-fn is_foreign(layer: &Descriptor) -> bool {
-    let media_type = layer.media_type().to_string();
-    let foreign = media_type.contains("foreign") || media_type.contains("nondistributable");
-    foreign && layer.urls().as_ref().is_some_and(|urls| !urls.is_empty())
-}
-
-fn digest_of(descriptor: &Descriptor) -> Result<Digest, RegistryError> {
-    let text = descriptor.digest().to_string();
-    text.parse()
-        .map_err(|error| invalid(format!("descriptor digest {text:?}: {error}")))
+    shape.into_parsed(kind, media_type, BadDigests::Refuse)
 }
 
 /// The descriptor under which a manifest is listed by the referrers API.
@@ -178,37 +307,5 @@ pub fn referrer_descriptor(
     Ok(Bytes::from(json))
 }
 
-/// Every digest a stored manifest names, for garbage collection: blobs,
-/// child manifests and subject. Unlike [`parse`], it also reads Docker
-/// schema 1 manifests (their `fsLayers`), which older registries hold.
-pub fn references(body: &[u8]) -> Result<ParsedManifest, RegistryError> {
-    #[derive(serde::Deserialize)]
-    struct Schema1 {
-        #[serde(rename = "fsLayers", default)]
-        fs_layers: Vec<Schema1Layer>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Schema1Layer {
-        #[serde(rename = "blobSum")]
-        blob_sum: Digest,
-    }
-    let probe: Probe = serde_json::from_slice(body)
-        .map_err(|error| invalid(format!("manifest is not a JSON object: {error}")))?;
-    if probe.schema_version == Some(1) {
-        let schema1: Schema1 = serde_json::from_slice(body)
-            .map_err(|error| invalid(format!("invalid schema 1 manifest: {error}")))?;
-        return Ok(ParsedManifest {
-            media_type: DOCKER_SCHEMA1[1].to_owned(),
-            blobs: schema1
-                .fs_layers
-                .into_iter()
-                .map(|layer| layer.blob_sum)
-                .collect(),
-            manifests: Vec::new(),
-            subject: None,
-            artifact_type: None,
-            annotations: None,
-        });
-    }
-    parse(None, body)
-}
+#[cfg(test)]
+mod tests;

@@ -57,6 +57,18 @@ impl Store {
         self.exists(&self.layout.revision_link(name, digest)).await
     }
 
+    /// The size of a manifest of the repository, if it has it.
+    pub async fn manifest_size(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, StorageError> {
+        if !self.has_manifest(name, digest).await? {
+            return Ok(None);
+        }
+        self.blob_size(digest).await
+    }
+
     /// The bytes of a manifest of the repository.
     pub async fn read_manifest(
         &self,

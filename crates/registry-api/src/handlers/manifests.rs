@@ -1,16 +1,18 @@
 //! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
-use futures::{StreamExt, TryStreamExt};
-use registry_core::{Digest, DigestHasher, ErrorCode, Reference, RegistryError, RepositoryName};
+use futures::StreamExt;
+use registry_core::{
+    Digest, DigestHasher, ErrorCode, Reference, RegistryError, RepositoryName, TagError,
+};
 use registry_storage::StorageError;
 
 use super::{OCI_SUBJECT, created_headers, digest_headers, empty_response, header_value};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use registry_core::manifest::{self, MAX_MANIFEST_SIZE, ParsedManifest};
+use registry_core::manifest::{self, MAX_MANIFEST_SIZE, ParsedManifest, Referenced};
 
 /// Existence checks in flight at once while validating a manifest.
 const CHECK_CONCURRENCY: usize = 16;
@@ -21,6 +23,29 @@ fn manifest_unknown(name: &RepositoryName, reference: &Reference) -> ApiError {
         format!("manifest {reference} is not in repository {name}"),
     )
     .into()
+}
+
+/// The answer on a manifest path whose reference is neither a tag nor a
+/// digest: no such manifest exists to be read or deleted (404
+/// `MANIFEST_UNKNOWN`), and none may be pushed there (400 `TAG_INVALID`,
+/// or `DIGEST_INVALID` for what looks like a digest).
+pub fn bad_reference(name: &RepositoryName, text: &str, method: &Method) -> ApiError {
+    if *method != Method::PUT {
+        return RegistryError::new(
+            ErrorCode::ManifestUnknown,
+            format!(
+                "manifest {text:?} is not in repository {name}: it is neither a tag nor a digest"
+            ),
+        )
+        .into();
+    }
+    let error = match text.parse::<Digest>() {
+        Err(error) if text.contains(':') => {
+            RegistryError::new(ErrorCode::DigestInvalid, error.to_string())
+        }
+        _ => RegistryError::new(ErrorCode::TagInvalid, TagError(text.to_owned()).to_string()),
+    };
+    error.into()
 }
 
 pub async fn get(
@@ -126,7 +151,7 @@ pub async fn put(
     };
     let referrer = match &parsed.subject {
         Some(subject) => Some((
-            subject,
+            &subject.digest,
             manifest::referrer_descriptor(&parsed, &digest, &body)?,
         )),
         None => None,
@@ -144,51 +169,82 @@ pub async fn put(
     Ok(empty_response(StatusCode::CREATED, headers))
 }
 
+/// What a descriptor of a pushed manifest must point at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A config or layer: a blob of the repository.
+    Blob,
+    /// An index entry: a manifest of the repository.
+    Child,
+    /// The subject, which need not be pushed yet.
+    Subject,
+}
+
 /// Every blob and child manifest the manifest names must be in the
-/// repository already; the subject need not be.
+/// repository already, with the size its descriptor claims; the subject
+/// need not be there, but where it is, its size must match too. The first
+/// problem in the manifest's own order is reported.
 async fn check_references(
     state: &AppState,
     name: &RepositoryName,
     parsed: &ParsedManifest,
 ) -> ApiResult<()> {
-    let blobs = parsed.blobs.iter().map(|digest| (digest.clone(), false));
-    let manifests = parsed.manifests.iter().map(|digest| (digest.clone(), true));
-    let references: Vec<(Digest, bool)> = blobs.chain(manifests).collect();
-    let checks = futures::stream::iter(references)
-        .map(|(digest, is_manifest)| missing_reference(state, name, digest, is_manifest))
-        .buffer_unordered(CHECK_CONCURRENCY)
-        .try_filter_map(|missing| async move { Ok(missing) });
-    let missing = std::pin::pin!(checks).try_next().await?;
-    match missing {
-        None => Ok(()),
-        Some(digest) => Err(RegistryError::new(
-            ErrorCode::ManifestBlobUnknown,
-            format!(
-                "manifest references {digest}, which is not in repository {name}; push it first"
-            ),
-        )
-        .with_detail(serde_json::json!({ "digest": digest.to_string() }))
-        .into()),
+    let with_role = |targets: &[Referenced], role: Role| {
+        targets
+            .iter()
+            .map(move |target| (target.clone(), role))
+            .collect::<Vec<_>>()
+    };
+    let mut targets = with_role(&parsed.blobs, Role::Blob);
+    targets.extend(with_role(&parsed.manifests, Role::Child));
+    targets.extend(with_role(parsed.subject.as_slice(), Role::Subject));
+    let checks = futures::stream::iter(targets)
+        .map(|(target, role)| check_reference(state, name, target, role))
+        .buffered(CHECK_CONCURRENCY);
+    let mut checks = std::pin::pin!(checks);
+    while let Some(checked) = checks.next().await {
+        checked?;
     }
+    Ok(())
 }
 
-/// The digest again when the repository lacks it.
-async fn missing_reference(
+async fn check_reference(
     state: &AppState,
     name: &RepositoryName,
-    digest: Digest,
-    is_manifest: bool,
-) -> Result<Option<Digest>, StorageError> {
-    let present = if is_manifest {
-        state.store.has_manifest(name, &digest).await?
-    } else {
-        state
-            .store
-            .repository_blob_size(name, &digest)
-            .await?
-            .is_some()
+    target: Referenced,
+    role: Role,
+) -> ApiResult<()> {
+    let digest = &target.digest;
+    let stored = match role {
+        Role::Blob => state.store.repository_blob_size(name, digest).await?,
+        Role::Child | Role::Subject => state.store.manifest_size(name, digest).await?,
     };
-    Ok((!present).then_some(digest))
+    let detail = serde_json::json!({ "field": target.field, "digest": digest.to_string() });
+    match stored {
+        None if role == Role::Subject => Ok(()),
+        None => Err(RegistryError::new(
+            ErrorCode::ManifestBlobUnknown,
+            format!(
+                "{} names {digest}, which is not in repository {name}; push it first",
+                target.field
+            ),
+        )
+        .with_detail(detail)
+        .into()),
+        Some(size) if target.size != Some(size) => Err(RegistryError::new(
+            ErrorCode::ManifestInvalid,
+            format!(
+                "{} says {digest} has {} bytes, but it has {size}",
+                target.field,
+                target
+                    .size
+                    .map_or("no size".to_owned(), |claimed| claimed.to_string()),
+            ),
+        )
+        .with_detail(detail)
+        .into()),
+        Some(_) => Ok(()),
+    }
 }
 
 pub async fn delete(
@@ -200,9 +256,10 @@ pub async fn delete(
         Reference::Tag(tag) => state.store.delete_tag(name, tag).await?,
         Reference::Digest(digest) => {
             let subject = match state.store.read_manifest(name, digest).await {
-                Ok(body) => manifest::parse(None, &body)
+                Ok(body) => manifest::read(&body)
                     .ok()
-                    .and_then(|parsed| parsed.subject),
+                    .and_then(|parsed| parsed.subject)
+                    .map(|subject| subject.digest),
                 Err(StorageError::NotFound) => return Err(manifest_unknown(name, reference)),
                 Err(other) => return Err(other.into()),
             };
