@@ -69,8 +69,10 @@ pub async fn run(
     let admin_token = config.admin_token()?;
     let state = AppState::new(store, WriteGate::new(config.read_only_on_boot), auth);
     match state.store.read_lease().await {
-        Ok(lease) => state.write_gate.set_lease(lease),
-        Err(error) => tracing::error!(%error, "cannot read the maintenance lease at start"),
+        Ok(lease) => state.write_gate.observe(lease),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the maintenance lease at start; writes wait until it is read")
+        }
     }
     if let mode @ write_gate::Mode::Maintenance(_) = state.write_gate.mode() {
         tracing::warn!(mode = %write_gate::mode_header(&mode), "starting inside a maintenance window");

@@ -83,6 +83,31 @@ impl MaintenanceService {
     }
 }
 
+impl MaintenanceService {
+    /// Records the state that follows the newest one in the store, as
+    /// `next` makes it from that one (`None`: nothing to record), and tells
+    /// the write gate. When another replica records a state first, the
+    /// decision is made again on the newer one. Returns the state now in
+    /// force.
+    async fn record_next(
+        &self,
+        mut next: impl FnMut(Option<&LeaseRecord>) -> Result<Option<LeaseRecord>, Status>,
+    ) -> Result<Option<LeaseRecord>, Status> {
+        loop {
+            let current = self.store().read_lease().await.map_err(storage)?;
+            let Some(mut record) = next(current.as_ref())? else {
+                self.write_gate().observe(current.clone());
+                return Ok(current);
+            };
+            record.version = current.as_ref().map_or(1, |current| current.version + 1);
+            if self.store().record_lease(&record).await.map_err(storage)? {
+                self.write_gate().observe(Some(record.clone()));
+                return Ok(Some(record));
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn acquire_read_only(
@@ -93,32 +118,27 @@ impl Maintenance for MaintenanceService {
         if request.lease_id.is_empty() || request.holder.is_empty() {
             return Err(Status::invalid_argument("lease_id and holder are required"));
         }
-        let record = LeaseRecord {
-            lease_id: request.lease_id,
-            holder: request.holder,
-            reason: request.reason,
-            expires_at_unix_ms: now_unix_ms() + ttl_ms(request.ttl_seconds)?,
-        };
-        loop {
-            match self.store().read_lease().await.map_err(storage)? {
-                Some(current)
-                    if current.is_active(now_unix_ms()) && current.lease_id != record.lease_id =>
+        let ttl = ttl_ms(request.ttl_seconds)?;
+        let granted = self
+            .record_next(|current| {
+                if let Some(current) = current
+                    && current.is_active(now_unix_ms())
+                    && current.lease_id != request.lease_id
                 {
-                    return Err(held_by_other(&current));
+                    return Err(held_by_other(current));
                 }
-                Some(_) => {
-                    self.store().replace_lease(&record).await.map_err(storage)?;
-                    break;
-                }
-                None => {
-                    if self.store().create_lease(&record).await.map_err(storage)? {
-                        break;
-                    }
-                }
-            }
-        }
-        self.write_gate().set_lease(Some(record.clone()));
-        tracing::warn!(holder = %record.holder, reason = %record.reason, until = %format_time(record.expires_at_unix_ms), "read-only for maintenance");
+                Ok(Some(LeaseRecord {
+                    version: 0,
+                    lease_id: request.lease_id.clone(),
+                    holder: request.holder.clone(),
+                    reason: request.reason.clone(),
+                    expires_at_unix_ms: now_unix_ms() + ttl,
+                    released: false,
+                }))
+            })
+            .await?
+            .expect("acquiring always records a state");
+        tracing::warn!(holder = %granted.holder, reason = %granted.reason, version = granted.version, until = %format_time(granted.expires_at_unix_ms), "read-only for maintenance");
         let still_writing = self.write_gate().drain(DRAIN_LIMIT).await;
         if still_writing > 0 {
             return Err(not_drained(&format!(
@@ -132,7 +152,7 @@ impl Maintenance for MaintenanceService {
         {
             return Err(not_drained("upload hashes still being saved"));
         }
-        Ok(Response::new(to_proto(&record)))
+        Ok(Response::new(to_proto(&granted)))
     }
 
     async fn renew_read_only(
@@ -141,25 +161,31 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<Lease>, Status> {
         let request = request.into_inner();
         let ttl = ttl_ms(request.ttl_seconds)?;
-        let Some(mut record) = self.store().read_lease().await.map_err(storage)? else {
-            return Err(Status::failed_precondition(
-                "no lease is in force; acquire a new one",
-            ));
-        };
-        if !record.is_held_by(&request.lease_id, &request.holder) {
-            return Err(Status::permission_denied(
-                "only the holder of the lease may renew it",
-            ));
-        }
-        if !record.is_active(now_unix_ms()) {
-            return Err(Status::failed_precondition(
-                "the lease has expired and writes may have resumed; acquire a new one",
-            ));
-        }
-        record.expires_at_unix_ms = now_unix_ms() + ttl;
-        self.store().replace_lease(&record).await.map_err(storage)?;
-        self.write_gate().set_lease(Some(record.clone()));
-        Ok(Response::new(to_proto(&record)))
+        let renewed = self
+            .record_next(|current| {
+                let Some(current) = current else {
+                    return Err(Status::failed_precondition(
+                        "no lease is in force; acquire a new one",
+                    ));
+                };
+                if !current.is_held_by(&request.lease_id, &request.holder) {
+                    return Err(Status::permission_denied(
+                        "only the holder of the lease may renew it",
+                    ));
+                }
+                if !current.is_active(now_unix_ms()) {
+                    return Err(Status::failed_precondition(
+                        "the lease has ended and writes may have resumed; acquire a new one",
+                    ));
+                }
+                Ok(Some(LeaseRecord {
+                    expires_at_unix_ms: now_unix_ms() + ttl,
+                    ..current.clone()
+                }))
+            })
+            .await?
+            .expect("renewing always records a state");
+        Ok(Response::new(to_proto(&renewed)))
     }
 
     async fn release_read_only(
@@ -167,19 +193,32 @@ impl Maintenance for MaintenanceService {
         request: Request<ReleaseReadOnlyRequest>,
     ) -> Result<Response<ReleaseReadOnlyResponse>, Status> {
         let request = request.into_inner();
-        if let Some(record) = self.store().read_lease().await.map_err(storage)? {
-            if !record.is_held_by(&request.lease_id, &request.holder) {
-                if record.is_active(now_unix_ms()) {
-                    return Err(Status::permission_denied(
-                        "only the holder of the lease may release it",
-                    ));
+        let released = self
+            .record_next(|current| match current {
+                Some(current)
+                    if current.is_held_by(&request.lease_id, &request.holder)
+                        && !current.released =>
+                {
+                    Ok(Some(LeaseRecord {
+                        expires_at_unix_ms: now_unix_ms(),
+                        released: true,
+                        ..current.clone()
+                    }))
                 }
-            } else {
-                self.store().delete_lease().await.map_err(storage)?;
-                tracing::info!(holder = %record.holder, "read-only window released");
-            }
+                Some(current)
+                    if current.is_active(now_unix_ms())
+                        && !current.is_held_by(&request.lease_id, &request.holder) =>
+                {
+                    Err(Status::permission_denied(
+                        "only the holder of the lease may release it",
+                    ))
+                }
+                _ => Ok(None),
+            })
+            .await?;
+        if let Some(record) = released.filter(|record| record.released) {
+            tracing::info!(holder = %record.holder, version = record.version, "read-only window released");
         }
-        self.write_gate().set_lease(None);
         Ok(Response::new(ReleaseReadOnlyResponse {}))
     }
 
@@ -219,7 +258,7 @@ pub async fn follow_lease(state: AppState, shutdown: CancellationToken) {
             _ = ticks.tick() => {}
         }
         match state.store.read_lease().await {
-            Ok(lease) => state.write_gate.set_lease(lease),
+            Ok(lease) => state.write_gate.observe(lease),
             Err(error) => {
                 tracing::warn!(%error, "cannot read the maintenance lease; keeping the last one seen")
             }

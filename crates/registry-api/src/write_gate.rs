@@ -1,11 +1,16 @@
 //! Whether this replica accepts writes (pushes and deletes), and how many
 //! are in flight. Pulls never pass through here.
 //!
-//! The registry is read-only while `--read-only-on-boot` holds, or while a
+//! The registry is read-only while `--read-only-on-boot` holds, while a
 //! maintenance lease (recorded in the store, refreshed from it every
-//! second) has not expired. A write first counts itself in flight, then
-//! looks at the mode; entering read-only first sets the mode, then waits
-//! for the count to drop: whichever comes second sees the other.
+//! second) has not expired, and, at start, until the lease has been read
+//! once. A write first counts itself in flight, then looks at the mode;
+//! entering read-only first sets the mode, then waits for the count to
+//! drop: whichever comes second sees the other.
+//!
+//! Lease states are numbered in the store, and the gate only ever moves to
+//! a newer one: a read of the store that started before this replica was
+//! told of a lease cannot reopen writes.
 
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,11 +21,15 @@ use registry_storage::{LeaseRecord, now_unix_ms};
 
 /// Seconds a writer refused by `--read-only-on-boot` is told to wait.
 const BOOT_RETRY_AFTER_SECONDS: u64 = 60;
+/// Seconds a writer refused before the lease was first read is told to wait.
+const UNKNOWN_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Opens or closes the registry to writes.
 #[derive(Debug, Default)]
 pub struct WriteGate {
     read_only_on_boot: AtomicBool,
+    /// Writes wait until the lease has been read from the store once.
+    lease_unknown: AtomicBool,
     lease: RwLock<Option<LeaseRecord>>,
     in_flight: AtomicU64,
 }
@@ -42,13 +51,18 @@ impl Drop for WriteGuard<'_> {
 pub enum Mode {
     ReadWrite,
     ReadOnlyOnBoot,
+    /// Started, but the lease could not be read from the store yet.
+    LeaseUnknown,
     Maintenance(LeaseRecord),
 }
 
 impl WriteGate {
+    /// A gate that refuses writes until [`WriteGate::observe`] is first
+    /// called with what the store holds.
     pub fn new(read_only_on_boot: bool) -> Self {
         WriteGate {
             read_only_on_boot: AtomicBool::new(read_only_on_boot),
+            lease_unknown: AtomicBool::new(true),
             ..WriteGate::default()
         }
     }
@@ -58,12 +72,23 @@ impl WriteGate {
         self.read_only_on_boot.store(read_only, Ordering::SeqCst);
     }
 
-    /// Installs the lease as last seen in the store.
-    pub fn set_lease(&self, lease: Option<LeaseRecord>) {
-        let active = lease
+    /// Takes in the lease state read from the store (`None`: no lease was
+    /// ever taken) or just recorded by this replica. Only a newer version
+    /// replaces the one known.
+    pub fn observe(&self, lease: Option<LeaseRecord>) {
+        let mut known = self.lease.write().expect("never poisoned");
+        if let Some(lease) = lease
+            && known
+                .as_ref()
+                .is_none_or(|known| known.version < lease.version)
+        {
+            *known = Some(lease);
+        }
+        let active = known
             .as_ref()
             .is_some_and(|lease| lease.is_active(now_unix_ms()));
-        *self.lease.write().expect("never poisoned") = lease;
+        drop(known);
+        self.lease_unknown.store(false, Ordering::SeqCst);
         metrics::gauge!("registry_read_only").set(
             if active || self.read_only_on_boot.load(Ordering::SeqCst) {
                 1.0
@@ -82,6 +107,9 @@ impl WriteGate {
         if self.read_only_on_boot.load(Ordering::SeqCst) {
             return Mode::ReadOnlyOnBoot;
         }
+        if self.lease_unknown.load(Ordering::SeqCst) {
+            return Mode::LeaseUnknown;
+        }
         Mode::ReadWrite
     }
 
@@ -99,6 +127,10 @@ impl WriteGate {
             Mode::ReadOnlyOnBoot => (
                 "the registry is read-only (started with --read-only-on-boot); pulls work, pushes and deletes do not".to_owned(),
                 BOOT_RETRY_AFTER_SECONDS,
+            ),
+            Mode::LeaseUnknown => (
+                "the registry cannot read its maintenance state from the store yet; retry shortly".to_owned(),
+                UNKNOWN_RETRY_AFTER_SECONDS,
             ),
             Mode::Maintenance(lease) => {
                 let remaining_ms = (lease.expires_at_unix_ms - now_unix_ms()).max(0);
@@ -142,11 +174,59 @@ pub fn format_time(unix_ms: i64) -> String {
 pub fn mode_header(mode: &Mode) -> String {
     match mode {
         Mode::ReadWrite => "read-write".to_owned(),
-        Mode::ReadOnlyOnBoot => "read-only".to_owned(),
+        Mode::ReadOnlyOnBoot | Mode::LeaseUnknown => "read-only".to_owned(),
         Mode::Maintenance(lease) => format!(
             "read-only; until={}; holder={}",
             format_time(lease.expires_at_unix_ms),
             lease.holder.replace([';', ',', '"'], "_")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(version: u64, released: bool) -> LeaseRecord {
+        LeaseRecord {
+            version,
+            lease_id: format!("lease-{version}"),
+            holder: "gc".to_owned(),
+            reason: "test".to_owned(),
+            expires_at_unix_ms: now_unix_ms() + 60_000,
+            released,
+        }
+    }
+
+    #[test]
+    fn writes_wait_until_the_lease_was_read_once() {
+        let gate = WriteGate::new(false);
+        assert_eq!(gate.mode(), Mode::LeaseUnknown);
+        assert_eq!(
+            gate.begin_write().expect_err("unknown").code,
+            ErrorCode::Unavailable
+        );
+        gate.observe(None);
+        assert!(gate.begin_write().is_ok());
+    }
+
+    #[test]
+    fn only_a_newer_lease_state_replaces_the_known_one() {
+        let gate = WriteGate::new(false);
+        gate.observe(Some(lease(5, false)));
+        assert!(matches!(gate.mode(), Mode::Maintenance(_)));
+        // A slow read that started before the lease was granted.
+        gate.observe(Some(lease(4, true)));
+        gate.observe(None);
+        assert!(matches!(gate.mode(), Mode::Maintenance(ref known) if known.version == 5));
+        assert!(gate.begin_write().is_err());
+        gate.observe(Some(lease(6, true)));
+        assert_eq!(gate.mode(), Mode::ReadWrite);
+        gate.observe(Some(lease(5, false)));
+        assert_eq!(
+            gate.mode(),
+            Mode::ReadWrite,
+            "an older state never comes back"
+        );
     }
 }

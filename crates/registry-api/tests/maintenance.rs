@@ -9,7 +9,7 @@ use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use registry_proto::maintenance::{
     AcquireReadOnlyRequest, ReleaseReadOnlyRequest, RenewReadOnlyRequest, StatusRequest,
 };
-use test_support::{Image, TestRegistry, eventually, push_image};
+use test_support::{Fault, FaultProxy, Image, TestRegistry, eventually, push_image, start_moto};
 use tonic::Code;
 
 async fn admin(registry: &TestRegistry) -> MaintenanceClient<tonic::transport::Channel> {
@@ -215,4 +215,58 @@ async fn the_admin_token_guards_the_admin_port() {
         .expect("with the token")
         .into_inner();
     assert!(!status.read_only);
+}
+
+/// A read of the lease that the store answers slowly must not undo a lease
+/// granted while it was under way (it used to reopen writes for a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_read_of_the_lease_never_reopens_writes() {
+    let Some((moto, storage)) = start_moto("lease-race", "registry").await else {
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.url).await;
+    let registry = TestRegistry::start(&proxy.storage_url(&storage)).await;
+    eventually(
+        "the replica accepting writes",
+        Duration::from_secs(10),
+        async || upload_start(&registry).await.status() == 202,
+    )
+    .await;
+    proxy.set_faults(vec![Fault::slow_reads(
+        "maintenance/lease",
+        Duration::from_millis(400),
+    )]);
+    let mut client = admin(&registry).await;
+    for round in 0..8u64 {
+        // A different moment of the replica's one-second reading cycle each round.
+        tokio::time::sleep(Duration::from_millis(137 * round % 1000)).await;
+        let lease_id = format!("lease-{round}");
+        client
+            .acquire_read_only(acquire(&lease_id, "gc-test", 30))
+            .await
+            .expect("acquire");
+        let watched = std::time::Instant::now();
+        while watched.elapsed() < Duration::from_millis(1300) {
+            let status = upload_start(&registry).await.status();
+            assert_eq!(
+                status,
+                503,
+                "round {round}: a write was accepted {:?} into the window",
+                watched.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        client
+            .release_read_only(ReleaseReadOnlyRequest {
+                lease_id,
+                holder: "gc-test".into(),
+            })
+            .await
+            .expect("release");
+        assert_eq!(
+            upload_start(&registry).await.status(),
+            202,
+            "round {round}: released"
+        );
+    }
 }

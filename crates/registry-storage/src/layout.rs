@@ -27,8 +27,17 @@ impl Layout {
         }
     }
 
-    pub(crate) fn lease(&self) -> Path {
-        Path::from(format!("{}/maintenance/lease.json", self.berth))
+    /// Where the numbered states of the read-only lease live.
+    pub(crate) fn lease_states(&self) -> Path {
+        Path::from(format!("{}/maintenance/lease", self.berth))
+    }
+
+    /// One state of the lease, zero-padded so keys sort by version.
+    pub(crate) fn lease_state(&self, version: u64) -> Path {
+        Path::from(format!(
+            "{}/maintenance/lease/{version:020}.json",
+            self.berth
+        ))
     }
 
     pub(crate) fn trash(&self) -> Path {

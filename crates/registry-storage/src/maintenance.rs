@@ -1,25 +1,34 @@
 //! What Berth keeps beside the registry tree, under `berth/` (a prefix
-//! Distribution ignores): the read-only lease record every replica honours,
-//! and the garbage collection reports.
+//! Distribution ignores): the numbered states of the read-only lease every
+//! replica honours, and the garbage collection reports.
 
 use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::{StorageError, Store};
 
-/// A read-only window, as recorded in the store.
+/// One state of the read-only window, as recorded in the store.
+///
+/// States are numbered: each acquire, renewal and release records the next
+/// version, and only one writer can record a given version. A replica
+/// replaces the state it knows only with a newer one, so a slow read that
+/// started before a lease was granted can never reopen writes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaseRecord {
+    pub version: u64,
     pub lease_id: String,
     pub holder: String,
     pub reason: String,
     /// Milliseconds since the Unix epoch.
     pub expires_at_unix_ms: i64,
+    /// Released by its holder before it ran out.
+    #[serde(default)]
+    pub released: bool,
 }
 
 impl LeaseRecord {
     pub fn is_active(&self, now_unix_ms: i64) -> bool {
-        now_unix_ms < self.expires_at_unix_ms
+        !self.released && now_unix_ms < self.expires_at_unix_ms
     }
 
     /// Whether `lease_id` and `holder` name this lease.
@@ -36,48 +45,75 @@ pub fn now_unix_ms() -> i64 {
     i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl Store {
-    /// The lease record, if there is one (active or not).
-    pub async fn read_lease(&self) -> Result<Option<LeaseRecord>, StorageError> {
-        let key = self.layout.lease();
-        let bytes = match self.objects.get(&key).await {
-            Ok(result) => result.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(other) => return Err(other.into()),
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|error| StorageError::Corrupt {
-                path: key.to_string(),
-                reason: error.to_string(),
-            })
-    }
+/// Lease states kept behind the newest, for readers that listed a moment ago.
+const LEASE_STATES_KEPT: u64 = 8;
 
-    /// Records a new lease where none is recorded; `false` when another
-    /// replica recorded one first (read it again and decide).
-    pub async fn create_lease(&self, record: &LeaseRecord) -> Result<bool, StorageError> {
-        let options = PutOptions::from(PutMode::Create);
-        match self
-            .objects
-            .put_opts(&self.layout.lease(), encode(record), options)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(other) => Err(other.into()),
+impl Store {
+    /// The newest lease state, if a lease was ever taken (active or not).
+    pub async fn read_lease(&self) -> Result<Option<LeaseRecord>, StorageError> {
+        let mut attempts = 0;
+        loop {
+            let Some(newest) = self.lease_versions().await?.into_iter().max() else {
+                return Ok(None);
+            };
+            let key = self.layout.lease_state(newest);
+            let bytes = match self.objects.get(&key).await {
+                Ok(result) => result.bytes().await?,
+                // Pruned after a newer state was recorded: read that one.
+                Err(object_store::Error::NotFound { .. }) if attempts < 3 => {
+                    attempts += 1;
+                    continue;
+                }
+                Err(other) => return Err(StorageError::from_backend(other)),
+            };
+            return serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+                StorageError::Corrupt {
+                    path: key.to_string(),
+                    reason: error.to_string(),
+                }
+            });
         }
     }
 
-    /// Overwrites the lease record (renewals, and replacing an expired one).
-    pub async fn replace_lease(&self, record: &LeaseRecord) -> Result<(), StorageError> {
-        self.objects
-            .put(&self.layout.lease(), encode(record))
-            .await?;
-        Ok(())
+    /// Records `record` as lease state `record.version`; `false` when
+    /// another writer recorded that version first (read again and decide).
+    pub async fn record_lease(&self, record: &LeaseRecord) -> Result<bool, StorageError> {
+        let options = PutOptions::from(PutMode::Create);
+        let key = self.layout.lease_state(record.version);
+        match self.objects.put_opts(&key, encode(record), options).await {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+            Err(other) => return Err(other.into()),
+        }
+        let stale = self
+            .lease_versions()
+            .await?
+            .into_iter()
+            .filter(|version| version + LEASE_STATES_KEPT <= record.version);
+        for version in stale {
+            self.delete_object(&self.layout.lease_state(version))
+                .await?;
+        }
+        Ok(true)
     }
 
-    pub async fn delete_lease(&self) -> Result<(), StorageError> {
-        self.delete_object(&self.layout.lease()).await
+    async fn lease_versions(&self) -> Result<Vec<u64>, StorageError> {
+        use futures::TryStreamExt;
+        let listed: Vec<_> = self
+            .objects
+            .list(Some(&self.layout.lease_states()))
+            .try_collect()
+            .await?;
+        Ok(listed
+            .iter()
+            .filter_map(|meta| {
+                meta.location
+                    .filename()?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()
+            })
+            .collect())
     }
 
     /// Stores a garbage collection report as the latest and under its name.

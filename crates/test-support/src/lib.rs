@@ -7,6 +7,7 @@ mod app;
 mod client;
 mod edge;
 mod external;
+mod fault_proxy;
 mod images;
 mod layout;
 mod podman;
@@ -19,6 +20,7 @@ pub use edge::{Edge, workspace_root};
 pub use external::{
     ChildServer, free_port, start_docker_registry, start_docker_registry_with_htpasswd, start_moto,
 };
+pub use fault_proxy::{Fault, FaultProxy};
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use podman::Podman;

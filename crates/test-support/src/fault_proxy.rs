@@ -1,0 +1,199 @@
+//! A slow, unreliable network between a registry and its S3 store: an HTTP
+//! proxy on a loopback port that forwards to `moto_server`, delaying or
+//! failing the requests that match a rule. Rules change while it runs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What happens to requests whose method and decoded path and query
+/// match.
+#[derive(Clone, Debug, Default)]
+pub struct Fault {
+    /// A substring of the percent-decoded path and query, e.g.
+    /// `maintenance/lease` (S3 listings name their prefix in the query).
+    pub matching: String,
+    /// Methods the rule applies to; empty: every method.
+    pub methods: Vec<axum::http::Method>,
+    /// Waited after the upstream answered, before the answer is passed on:
+    /// the client sees the state from when its request arrived, late.
+    pub delay: Duration,
+    /// The share of matching requests answered 500 without forwarding.
+    pub error_rate: f64,
+}
+
+impl Fault {
+    /// Delays matching reads (`GET`, `HEAD`) by `delay`.
+    pub fn slow_reads(matching: &str, delay: Duration) -> Self {
+        Fault {
+            matching: matching.to_owned(),
+            methods: vec![axum::http::Method::GET, axum::http::Method::HEAD],
+            delay,
+            error_rate: 0.0,
+        }
+    }
+
+    fn applies_to(&self, request: &Request) -> bool {
+        let target = request
+            .uri()
+            .path_and_query()
+            .map(|target| target.as_str())
+            .unwrap_or_default();
+        let decoded = url::form_urlencoded::parse(target.as_bytes())
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        (self.methods.is_empty() || self.methods.contains(request.method()))
+            && (target.contains(&self.matching) || decoded.contains(&self.matching))
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: String,
+    client: reqwest::Client,
+    faults: Mutex<Vec<Fault>>,
+}
+
+/// The proxy; stops when dropped.
+#[derive(Debug)]
+pub struct FaultProxy {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+}
+
+impl FaultProxy {
+    /// Forwards to `upstream` (`http://127.0.0.1:<port>`), faultless until
+    /// [`FaultProxy::set_faults`].
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the proxy port");
+        let url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+            faults: Mutex::new(Vec::new()),
+        });
+        let shutdown = CancellationToken::new();
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .expect("the fault proxy");
+        });
+        FaultProxy {
+            url,
+            shared,
+            shutdown,
+        }
+    }
+
+    /// Replaces the rules.
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        *self.shared.faults.lock().expect("never poisoned") = faults;
+    }
+
+    /// `storage` (an `s3://` URL naming the upstream as its endpoint) with
+    /// this proxy as the endpoint instead.
+    pub fn storage_url(&self, storage: &str) -> String {
+        let upstream = url::form_urlencoded::byte_serialize(self.shared.upstream.as_bytes())
+            .collect::<String>();
+        let through = storage
+            .replace(
+                &format!("endpoint={}", self.shared.upstream),
+                &format!("endpoint={}", self.url),
+            )
+            .replace(
+                &format!("endpoint={upstream}"),
+                &format!("endpoint={}", self.url),
+            );
+        assert_ne!(
+            through, storage,
+            "{storage} does not name {} as its endpoint",
+            self.shared.upstream
+        );
+        through
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let matching: Vec<Fault> = shared
+        .faults
+        .lock()
+        .expect("never poisoned")
+        .iter()
+        .filter(|fault| fault.applies_to(&request))
+        .cloned()
+        .collect();
+    let fails = matching
+        .iter()
+        .any(|fault| fault.error_rate > 0.0 && rand::rng().random_bool(fault.error_rate.min(1.0)));
+    if fails {
+        let body =
+            "<Error><Code>InternalError</Code><Message>injected by the test</Message></Error>";
+        return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+    }
+    let delay: Duration = matching.iter().map(|fault| fault.delay).sum();
+    let (parts, body) = request.into_parts();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|target| target.as_str())
+        .unwrap_or("/");
+    let mut headers = parts.headers;
+    let length = headers.remove(axum::http::header::CONTENT_LENGTH);
+    for hop_by_hop in [
+        axum::http::header::TRANSFER_ENCODING,
+        axum::http::header::CONNECTION,
+    ] {
+        headers.remove(hop_by_hop);
+    }
+    let mut upstream = shared
+        .client
+        .request(parts.method, format!("{}{target}", shared.upstream))
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    if let Some(length) = length {
+        upstream = upstream.header(axum::http::header::CONTENT_LENGTH, length);
+    }
+    let answered = upstream.send().await;
+    tokio::time::sleep(delay).await;
+    match answered {
+        Ok(answer) => {
+            let mut response = Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if name != axum::http::header::TRANSFER_ENCODING
+                    && name != axum::http::header::CONNECTION
+                {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(Body::from_stream(answer.bytes_stream()))
+                .unwrap_or_else(|error| {
+                    (StatusCode::BAD_GATEWAY, error.to_string()).into_response()
+                })
+        }
+        Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+    }
+}
