@@ -31,6 +31,17 @@ pub enum Command {
         #[arg(long, env = "GC_LISTEN", default_value = "127.0.0.1:5003")]
         listen: SocketAddr,
     },
+    /// Check the store: every tag resolves, every manifest's blobs,
+    /// children and subject exist, no referrers entry dangles. Reads only;
+    /// exits non-zero when something is broken.
+    Fsck {
+        /// The store registry-api serves (same URL forms as its --storage).
+        #[arg(long, env = "GC_STORAGE", default_value = "./data/registry")]
+        storage: String,
+        /// Log line format.
+        #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
 }
 
 /// What one collection does.

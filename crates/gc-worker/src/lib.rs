@@ -3,12 +3,13 @@
 //!
 //! A collection reads the whole store before the window (manifests are
 //! content-addressed, so what it reads stays true), then takes the
-//! read-only lease on every replica, scans again and marks with what it
-//! already read (re-reading only links whose listing changed), sweeps,
-//! and releases the lease on every way out. Nothing younger than the grace
-//! period is deleted.
+//! read-only lease on every replica, lists every repository again and
+//! marks from that listing with what it already read (re-reading only
+//! links whose listing changed), sweeps, and releases the lease on every
+//! way out. Nothing referenced within the grace period is deleted.
 
 mod config;
+pub mod fsck;
 mod lease;
 mod plan;
 mod report;
@@ -37,18 +38,19 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let token = config.admin_token()?;
     let store =
         Store::open(&config.storage).with_context(|| format!("--storage {}", config.storage))?;
-    let now = SystemTime::now();
+    // Ages are measured on the store's clock, which wrote the times compared.
+    let store_now = store.clock().await.context("reading the store's clock")?;
     let rules = Rules {
         delete_untagged: config.delete_untagged,
-        grace_cutoff: now
+        grace_cutoff: store_now
             .checked_sub(config.grace)
             .unwrap_or(SystemTime::UNIX_EPOCH),
-        upload_cutoff: now
+        upload_cutoff: store_now
             .checked_sub(config.upload_max_age)
             .unwrap_or(SystemTime::UNIX_EPOCH),
     };
     let mut report = Report {
-        started_at: humantime::format_rfc3339_seconds(now).to_string(),
+        started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         dry_run: config.dry_run,
         delete_untagged: config.delete_untagged,
         grace_seconds: config.grace.as_secs(),
@@ -83,16 +85,11 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let inside = std::panic::AssertUnwindSafe(async {
         store.adopt_leftover_trash(&mut trash).await?;
         let marking = Instant::now();
-        let names = store.repositories().await?;
-        let current = store.scan_repository_manifests(&names).await?;
-        let plan = plan(
-            &store,
-            &reader,
-            with_links_from(current, before),
-            blobs,
-            rules,
-        )
-        .await?;
+        // Every decision rests on what is listed inside the window: a push
+        // acknowledged before it is seen here, whatever the listing before
+        // the window missed.
+        let current = store.scan_repositories().await?;
+        let plan = plan(&store, &reader, current, blobs, rules).await?;
         let mark_ms = report::millis(marking.elapsed());
         let sweeping = Instant::now();
         sweep::sweep(&store, &trash, &plan).await?;
@@ -130,28 +127,4 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         "garbage collected"
     );
     Ok(report)
-}
-
-/// The repositories as listed inside the window (tags and manifests), with
-/// the layer links, uploads and referrers entries listed before it: those
-/// written since are younger than every candidate and simply stay.
-fn with_links_from(
-    current: Vec<registry_storage::RepositoryObjects>,
-    before: Vec<registry_storage::RepositoryObjects>,
-) -> Vec<registry_storage::RepositoryObjects> {
-    let mut before: std::collections::HashMap<_, _> = before
-        .into_iter()
-        .map(|repository| (repository.name.clone(), repository))
-        .collect();
-    current
-        .into_iter()
-        .map(|mut repository| {
-            if let Some(earlier) = before.remove(&repository.name) {
-                repository.layers = earlier.layers;
-                repository.uploads = earlier.uploads;
-                repository.referrers = earlier.referrers;
-            }
-            repository
-        })
-        .collect()
 }

@@ -1,11 +1,17 @@
 //! Marking: from a scan of the store, what stays and what goes.
 //!
 //! Roots are the tags (with `--delete-untagged`) or every manifest
-//! (without). From each kept manifest: its blobs, an index's children, and
-//! the manifests whose subject it is (referrers stay with their subject).
-//! Anything younger than the grace period stays, with what it references.
-//! Blobs no kept manifest of any repository references go; repositories
-//! left with no tags and no manifests are pruned.
+//! (without). From each kept manifest: its blobs, an index's children, its
+//! subject, and the manifests whose subject it is (referrers stay with
+//! their subject, and a subject with its kept referrers).
+//!
+//! Grace protects what was recently *referenced*, not only what was
+//! recently written: a blob stays while its data or any link to it (a
+//! layer link or a revision link, in any repository) is younger than the
+//! grace period, since a blob pushed again, mounted or closed from an old
+//! upload keeps its old data. Young manifests, layer links and upload
+//! sessions stay too. Blobs no kept manifest of any repository references
+//! go; repositories left with nothing are pruned.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -59,8 +65,10 @@ impl Plan {
 #[derive(Clone, Copy, Debug)]
 pub struct Rules {
     pub delete_untagged: bool,
-    /// Objects modified after this are young: never deleted.
+    /// Objects modified at or after this are young: never deleted.
     pub grace_cutoff: SystemTime,
+    /// Upload sessions untouched since this (and older than the grace
+    /// period) are stale.
     pub upload_cutoff: SystemTime,
 }
 
@@ -78,7 +86,7 @@ pub struct Reader {
 
 impl Reader {
     /// The references of a manifest; `None` when its bytes are gone.
-    async fn manifest(
+    pub(crate) async fn manifest(
         &self,
         store: &Store,
         digest: &Digest,
@@ -97,7 +105,11 @@ impl Reader {
         .await
     }
 
-    async fn link(&self, store: &Store, listed: &Listed) -> anyhow::Result<Option<Digest>> {
+    pub(crate) async fn link(
+        &self,
+        store: &Store,
+        listed: &Listed,
+    ) -> anyhow::Result<Option<Digest>> {
         let key = (listed.path.clone(), listed.e_tag.clone());
         cached(&self.links, key, async {
             Ok(store.read_link(&listed.path).await?)
@@ -154,8 +166,11 @@ async fn for_each_concurrently<T, V, F: Future<Output = anyhow::Result<V>>>(
     Ok(())
 }
 
+/// Written at or after the cutoff. Both times come from the store's clock
+/// at its resolution, so anything written once the collection began is
+/// young, and anything written in the same tick as well.
 fn young(listed: &Listed, rules: &Rules) -> bool {
-    listed.last_modified > rules.grace_cutoff
+    listed.last_modified >= rules.grace_cutoff
 }
 
 /// Marks and plans. `reader` should have read the scan already.
@@ -167,7 +182,7 @@ pub async fn plan(
     rules: Rules,
 ) -> anyhow::Result<Plan> {
     reader.read_all(store, &repositories).await?;
-    let mut marked: BTreeSet<Digest> = BTreeSet::new();
+    let mut marked: BTreeSet<Digest> = recently_linked(&repositories, &rules);
     let mut plans = Vec::new();
     let repositories_scanned = repositories.len();
     for repository in repositories {
@@ -210,6 +225,16 @@ pub async fn plan(
     })
 }
 
+/// Digests that a young layer or revision link names, in any repository.
+fn recently_linked(repositories: &[RepositoryObjects], rules: &Rules) -> BTreeSet<Digest> {
+    repositories
+        .iter()
+        .flat_map(|repository| repository.layers.iter().chain(&repository.revisions))
+        .filter(|(_, listed)| young(listed, rules))
+        .map(|(digest, _)| digest.clone())
+        .collect()
+}
+
 /// The manifests of a repository that stay.
 fn keep(
     repository: &RepositoryObjects,
@@ -233,7 +258,8 @@ fn keep(
                 continue;
             }
             if let Some(manifest) = parsed.get(&digest) {
-                pending.extend(manifest.manifests.iter().map(|child| child.digest.clone()));
+                let named = manifest.manifests.iter().chain(&manifest.subject);
+                pending.extend(named.map(|child| child.digest.clone()));
             }
         }
         let referrers: Vec<Digest> = parsed
@@ -292,7 +318,7 @@ fn repository_plan(
         repository.uploads.into_iter().partition(|(_, objects)| {
             objects
                 .iter()
-                .all(|listed| listed.last_modified < rules.upload_cutoff)
+                .all(|listed| listed.last_modified < rules.upload_cutoff && !young(listed, &rules))
         });
     let uploads: Vec<String> = stale.into_iter().map(|(id, _)| id).collect();
     let prune = kept.is_empty()

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use gc_worker::GcConfig;
+mod common;
+
+use common::{admin, bytes_of, config, status_of};
 use test_support::{Image, Index, TestRegistry, push_blob, push_image, push_manifest, start_moto};
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +67,7 @@ async fn push_scenario(base: &str) -> Scenario {
         .await
         .expect("untag");
     assert_eq!(untag.status(), 202);
+    common::let_the_store_clock_tick().await;
     Scenario {
         kept_images: vec![("v1".into(), current), ("v2".into(), second)],
         kept_index: index,
@@ -72,16 +75,6 @@ async fn push_scenario(base: &str) -> Scenario {
         overwritten,
         deleted,
     }
-}
-
-async fn status_of(url: String) -> u16 {
-    reqwest::get(url).await.expect("GET").status().as_u16()
-}
-
-async fn bytes_of(url: String) -> bytes::Bytes {
-    let response = reqwest::get(&url).await.expect("GET");
-    assert_eq!(response.status(), 200, "{url}");
-    response.bytes().await.expect("body")
 }
 
 async fn assert_collected(base: &str, scenario: &Scenario) {
@@ -165,28 +158,6 @@ async fn assert_collected(base: &str, scenario: &Scenario) {
     assert_eq!(writable.status(), 202, "writable again after the window");
 }
 
-fn config(storage: &str, replicas: &[&TestRegistry]) -> GcConfig {
-    GcConfig {
-        storage: storage.to_owned(),
-        admin_endpoints: replicas
-            .iter()
-            .map(|replica| {
-                format!("http://{}", replica.admin_addr)
-                    .parse()
-                    .expect("URL")
-            })
-            .collect(),
-        dry_run: false,
-        delete_untagged: true,
-        lease_ttl: Duration::from_secs(10),
-        grace: Duration::ZERO,
-        upload_max_age: Duration::from_secs(24 * 3600),
-        admin_token: None,
-        admin_token_file: None,
-        log_format: service_runtime::LogFormat::Text,
-    }
-}
-
 /// Files under the store's blobs/ directory.
 fn blob_files(root: &std::path::Path) -> Vec<String> {
     fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
@@ -215,7 +186,7 @@ async fn delete_untagged_collects_garbage_and_keeps_every_tagged_image() {
     let scenario = push_scenario(&a.url).await;
     let before = blob_files(store.path());
 
-    let mut dry = config(storage, &[&a, &b]);
+    let mut dry = config(storage, &[admin(&a), admin(&b)]);
     dry.dry_run = true;
     let planned = gc_worker::run_once(&dry, CancellationToken::new())
         .await
@@ -227,9 +198,12 @@ async fn delete_untagged_collects_garbage_and_keeps_every_tagged_image() {
     );
     assert_eq!(planned.manifests_deleted, 2);
 
-    let report = gc_worker::run_once(&config(storage, &[&a, &b]), CancellationToken::new())
-        .await
-        .expect("collection");
+    let report = gc_worker::run_once(
+        &config(storage, &[admin(&a), admin(&b)]),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("collection");
     assert_eq!(report.manifests_deleted, 2, "{report:?}");
     assert_eq!(report.repositories_pruned, 1);
     let expected_blobs =
@@ -248,9 +222,12 @@ async fn delete_untagged_collects_garbage_and_keeps_every_tagged_image() {
     let stored: serde_json::Value = serde_json::from_slice(&stored_report).expect("report JSON");
     assert_eq!(stored["blobs_deleted"], expected_blobs);
 
-    let again = gc_worker::run_once(&config(storage, &[&a, &b]), CancellationToken::new())
-        .await
-        .expect("second run");
+    let again = gc_worker::run_once(
+        &config(storage, &[admin(&a), admin(&b)]),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("second run");
     assert_eq!(again.blobs_deleted, 0, "nothing left to collect");
 }
 
@@ -260,7 +237,7 @@ async fn the_grace_period_keeps_fresh_garbage() {
     let storage = store.path().to_str().expect("utf-8");
     let registry = TestRegistry::start(storage).await;
     let scenario = push_scenario(&registry.url).await;
-    let mut graceful = config(storage, &[&registry]);
+    let mut graceful = config(storage, &[admin(&registry)]);
     graceful.grace = Duration::from_secs(3600);
     let report = gc_worker::run_once(&graceful, CancellationToken::new())
         .await
@@ -280,7 +257,7 @@ async fn a_replica_that_refuses_the_lease_stops_the_collection() {
     let storage = store.path().to_str().expect("utf-8");
     let registry = TestRegistry::start(storage).await;
     let scenario = push_scenario(&registry.url).await;
-    let mut gc = config(storage, &[&registry]);
+    let mut gc = config(storage, &[admin(&registry)]);
     gc.admin_endpoints
         .push("http://127.0.0.1:1".parse().expect("URL"));
     let failed = gc_worker::run_once(&gc, CancellationToken::new()).await;
@@ -310,9 +287,12 @@ async fn collection_on_s3() {
     };
     let registry = TestRegistry::start(&storage).await;
     let scenario = push_scenario(&registry.url).await;
-    let report = gc_worker::run_once(&config(&storage, &[&registry]), CancellationToken::new())
-        .await
-        .expect("collection");
+    let report = gc_worker::run_once(
+        &config(&storage, &[admin(&registry)]),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("collection");
     assert_eq!(report.manifests_deleted, 2, "{report:?}");
     assert_collected(&registry.url, &scenario).await;
 }

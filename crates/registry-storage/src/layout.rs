@@ -44,6 +44,11 @@ impl Layout {
         Path::from(format!("{}/trash", self.berth))
     }
 
+    /// Written to read the store's clock.
+    pub(crate) fn clock(&self) -> Path {
+        Path::from(format!("{}/gc/clock", self.berth))
+    }
+
     pub(crate) fn gc_report(&self, name: &str) -> Path {
         Path::from(format!("{}/gc/reports/{name}.json", self.berth))
     }
@@ -71,6 +76,13 @@ impl Layout {
 
     pub(crate) fn repository(&self, name: &RepositoryName) -> Path {
         self.key(format_args!("repositories/{name}"))
+    }
+
+    /// What belongs to one repository and nothing nested under its name:
+    /// its `_layers`, `_manifests`, `_uploads` and `_referrers`.
+    pub(crate) fn repository_own_directories(&self, name: &RepositoryName) -> [Path; 4] {
+        ["_layers", "_manifests", "_uploads", "_referrers"]
+            .map(|own| self.key(format_args!("repositories/{name}/{own}")))
     }
 
     pub(crate) fn layer_link(&self, name: &RepositoryName, digest: &Digest) -> Path {

@@ -116,6 +116,16 @@ impl Store {
             .collect())
     }
 
+    /// The time now on the store's own clock, at the resolution it keeps
+    /// modification times (a second on S3), read off an object written for
+    /// the purpose: ages compared with it are immune to clock skew between
+    /// this machine and the store, and to the store truncating times.
+    pub async fn clock(&self) -> Result<std::time::SystemTime, StorageError> {
+        let key = self.layout.clock();
+        self.objects.put(&key, PutPayload::from_static(b"{}")).await?;
+        Ok(self.objects.head(&key).await?.last_modified.into())
+    }
+
     /// Stores a garbage collection report as the latest and under its name.
     pub async fn write_gc_report(&self, name: &str, report: Bytes) -> Result<(), StorageError> {
         self.objects

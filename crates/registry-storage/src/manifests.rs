@@ -176,10 +176,14 @@ impl Store {
         Ok(Some(tags))
     }
 
-    /// Whether anything at all is stored for the repository.
+    /// Whether anything is stored for the repository itself (repositories
+    /// nested under its name do not count).
     pub async fn repository_exists(&self, name: &RepositoryName) -> Result<bool, StorageError> {
-        let prefix = self.layout.repository(name);
-        let first = self.objects.list(Some(&prefix)).try_next().await?;
-        Ok(first.is_some())
+        for own in self.layout.repository_own_directories(name) {
+            if self.objects.list(Some(&own)).try_next().await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

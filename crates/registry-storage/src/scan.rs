@@ -90,27 +90,14 @@ fn digest_at(parts: &[&str]) -> Option<Digest> {
 }
 
 impl Store {
-    /// Lists every repository's objects in one pass.
+    /// Lists every repository's objects: each top-level directory of
+    /// `repositories/` in one listing, many at a time (a repository's
+    /// objects all lie under its name's first component).
     pub async fn scan_repositories(&self) -> Result<Vec<RepositoryObjects>, StorageError> {
-        self.scan_under(&self.layout.repositories()).await
-    }
-
-    /// Lists the tags and manifests (`_manifests/`) of each named
-    /// repository, many at a time (faster than one pass where listing is per
-    /// directory, as on a filesystem). Layer links, uploads and referrers
-    /// entries are left out.
-    pub async fn scan_repository_manifests(
-        &self,
-        names: &[RepositoryName],
-    ) -> Result<Vec<RepositoryObjects>, StorageError> {
-        let scans: Vec<Vec<RepositoryObjects>> = futures::stream::iter(names)
-            .map(|name| async move {
-                let manifests = object_store::path::Path::from(format!(
-                    "{}/_manifests",
-                    self.layout.repository(name)
-                ));
-                self.scan_under(&manifests).await
-            })
+        let root = self.layout.repositories();
+        let top = self.objects.list_with_delimiter(Some(&root)).await?;
+        let scans: Vec<Vec<RepositoryObjects>> = futures::stream::iter(top.common_prefixes)
+            .map(|directory| async move { self.scan_under(&directory).await })
             .buffered(SCAN_CONCURRENCY)
             .try_collect()
             .await?;
@@ -235,11 +222,6 @@ impl Store {
             .buffer_unordered(DELETE_CONCURRENCY)
             .try_fold(0, |count, ()| async move { Ok(count + 1) })
             .await
-    }
-
-    /// Deletes everything stored for a repository.
-    pub async fn delete_repository(&self, name: &RepositoryName) -> Result<(), StorageError> {
-        self.delete_prefix(&self.layout.repository(name)).await
     }
 
     /// Deletes an upload session found by a scan.

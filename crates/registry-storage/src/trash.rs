@@ -1,6 +1,7 @@
 //! Removing many objects quickly inside a read-only window. On a local
 //! filesystem, each object's directory (a blob's or a link's `<hex>/`, or a
-//! whole repository) is renamed into `berth/trash/<id>/`: one metadata
+//! repository's own `_layers`, `_manifests`, ...) is renamed into
+//! `berth/trash/<id>/`: one metadata
 //! operation that frees no blocks, so it costs no discard and little
 //! journal time. The trash is emptied after the window. Elsewhere objects
 //! are simply deleted.
@@ -49,17 +50,42 @@ impl Store {
         move_into(directory.clone(), parents).await
     }
 
-    /// Takes a whole repository out of the registry.
+    /// Takes a repository out of the registry: its own `_layers`,
+    /// `_manifests`, `_uploads` and `_referrers`, never a repository nested
+    /// under its name. On a local filesystem its directory goes too, with
+    /// empty parents, unless a nested repository still lives there.
     pub async fn retire_repository(
         &self,
         trash: &Trash,
         name: &RepositoryName,
     ) -> Result<(), StorageError> {
+        let own = self.layout.repository_own_directories(name);
         let (Some(root), Some(directory)) = (&self.local_root, &trash.directory) else {
-            return self.delete_repository(name).await;
+            for prefix in &own {
+                self.delete_prefix(prefix).await?;
+            }
+            return Ok(());
         };
+        let directories = own
+            .iter()
+            .map(|prefix| root.join(prefix.as_ref()))
+            .collect();
+        move_into(directory.clone(), directories).await?;
+        let repositories = root.join(self.layout.repositories().as_ref());
         let repository = root.join(self.layout.repository(name).as_ref());
-        move_into(directory.clone(), vec![repository]).await
+        tokio::task::spawn_blocking(move || {
+            // Removing a directory fails, as it should, while it holds anything.
+            let mut directory = Some(repository.as_path());
+            while let Some(current) = directory.filter(|current| *current != repositories) {
+                if std::fs::remove_dir(current).is_err() {
+                    break;
+                }
+                directory = current.parent();
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        Ok(())
     }
 
     /// Adopts the trash of collections killed midway. Call it while

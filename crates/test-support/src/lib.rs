@@ -8,6 +8,7 @@ mod client;
 mod edge;
 mod external;
 mod fault_proxy;
+mod held_replica;
 mod images;
 mod layout;
 mod podman;
@@ -21,6 +22,7 @@ pub use external::{
     ChildServer, free_port, start_docker_registry, start_docker_registry_with_htpasswd, start_moto,
 };
 pub use fault_proxy::{Fault, FaultProxy};
+pub use held_replica::HeldReplica;
 pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use podman::Podman;

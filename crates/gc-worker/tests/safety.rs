@@ -1,0 +1,330 @@
+//! What a collection must never do, each on a file store and on S3: prune a
+//! repository nested under a pruned one, delete a blob that was referenced
+//! within the grace period, prune a repository that a push reached just
+//! before the window; and what it must do: collect stale uploads and
+//! repositories emptied through the API. `gc-worker fsck` finds nothing
+//! broken after each.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    Backend, admin, assert_store_sound, bytes_of, config, json_of, let_the_store_clock_tick,
+    status_of,
+};
+use test_support::{
+    Blob, HeldReplica, Image, Index, TestRegistry, push_blob, push_image, push_manifest,
+    random_bytes, start_upload,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Runs a scenario on a file store, then on S3 where `moto_server` is.
+macro_rules! on_both_backends {
+    ($scenario:ident, $file:ident, $s3:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $file() {
+            $scenario(Backend::file()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $s3() {
+            if let Some(backend) = Backend::s3().await {
+                $scenario(backend).await;
+            }
+        }
+    };
+}
+
+async fn collect(storage: &str, replicas: &[String]) -> gc_worker::Report {
+    gc_worker::run_once(&config(storage, replicas), CancellationToken::new())
+        .await
+        .expect("collection")
+}
+
+async fn assert_pulls(base: &str, repository: &str, reference: &str, image: &Image) {
+    assert_eq!(
+        bytes_of(format!("{base}/v2/{repository}/manifests/{reference}")).await,
+        image.manifest.bytes
+    );
+    for blob in image.blobs() {
+        assert_eq!(
+            bytes_of(format!("{base}/v2/{repository}/blobs/{}", blob.digest)).await,
+            blob.bytes,
+            "{repository}: blob {}",
+            blob.digest
+        );
+    }
+}
+
+async fn delete(url: String) -> u16 {
+    reqwest::Client::new()
+        .delete(url)
+        .send()
+        .await
+        .expect("DELETE")
+        .status()
+        .as_u16()
+}
+
+on_both_backends!(
+    pruning_keeps_nested_repositories,
+    pruning_keeps_nested_repositories_on_files,
+    pruning_keeps_nested_repositories_on_s3
+);
+
+async fn pruning_keeps_nested_repositories(backend: Backend) {
+    let registry = TestRegistry::start(&backend.storage).await;
+    let (client, base) = (reqwest::Client::new(), registry.url.clone());
+    let old = Image::random(1, 512);
+    let nested = Image::random(2, 512);
+    let index = Index::new(vec![Image::random_for("amd64"), Image::random_for("arm64")]);
+    push_image(&client, &base, "team", "old", &old).await;
+    push_image(&client, &base, "team/app", "v1", &nested).await;
+    for child in &index.images {
+        push_image(
+            &client,
+            &base,
+            "team/app",
+            &child.manifest.digest.to_string(),
+            child,
+        )
+        .await;
+    }
+    push_manifest(&client, &base, "team/app", "multi", &index.manifest).await;
+    assert_eq!(delete(format!("{base}/v2/team/manifests/old")).await, 202);
+    let_the_store_clock_tick().await;
+
+    let report = collect(&backend.storage, &[admin(&registry)]).await;
+    assert_eq!(report.repositories_pruned, 1, "{report:?}");
+
+    assert_pulls(&base, "team/app", "v1", &nested).await;
+    assert_eq!(
+        bytes_of(format!("{base}/v2/team/app/manifests/multi")).await,
+        index.manifest.bytes
+    );
+    for child in &index.images {
+        assert_pulls(&base, "team/app", &child.manifest.digest.to_string(), child).await;
+    }
+    let tags = json_of(format!("{base}/v2/team/app/tags/list")).await;
+    assert_eq!(tags["tags"], serde_json::json!(["multi", "v1"]));
+    assert_eq!(status_of(format!("{base}/v2/team/tags/list")).await, 404);
+    let catalog = json_of(format!("{base}/v2/_catalog")).await;
+    assert_eq!(catalog["repositories"], serde_json::json!(["team/app"]));
+    for blob in old.blobs() {
+        assert_eq!(
+            status_of(format!("{base}/v2/team/blobs/{}", blob.digest)).await,
+            404
+        );
+    }
+    assert_store_sound(&backend.storage).await;
+}
+
+on_both_backends!(
+    grace_protects_what_was_referenced_recently,
+    grace_protects_what_was_referenced_recently_on_files,
+    grace_protects_what_was_referenced_recently_on_s3
+);
+
+/// A blob's data can be much older than its newest reference: pushed again
+/// after it was orphaned (the data exists, so it is not written again),
+/// mounted, or closed from an upload whose first chunk came long ago.
+async fn grace_protects_what_was_referenced_recently(backend: Backend) {
+    let registry = TestRegistry::start(&backend.storage).await;
+    let (client, base) = (reqwest::Client::new(), registry.url.clone());
+    let orphan = Blob::new("application/octet-stream", random_bytes(4096));
+    push_blob(&client, &base, "first", &orphan).await;
+    assert_eq!(
+        delete(format!("{base}/v2/first/blobs/{}", orphan.digest)).await,
+        202
+    );
+    let chunked = Blob::new("application/octet-stream", random_bytes(8192));
+    let session = start_upload(&client, &base, "chunked").await;
+    let location = format!(
+        "{base}{}",
+        session.headers()["location"].to_str().expect("text")
+    );
+    let patched = client
+        .patch(&location)
+        .header("content-type", "application/octet-stream")
+        .body(chunked.bytes.clone())
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(patched.status(), 202);
+    let location = format!(
+        "{base}{}",
+        patched.headers()["location"].to_str().expect("text")
+    );
+
+    // Old enough to be garbage by its data's age alone.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    push_blob(&client, &base, "again", &orphan).await;
+    let mounted = client
+        .post(format!(
+            "{base}/v2/mounted/blobs/uploads/?mount={}&from=again",
+            orphan.digest
+        ))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(mounted.status(), 201);
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let closed = client
+        .put(format!("{location}{separator}digest={}", chunked.digest))
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(closed.status(), 201);
+
+    let mut graceful = config(&backend.storage, &[admin(&registry)]);
+    graceful.grace = Duration::from_secs(2);
+    gc_worker::run_once(&graceful, CancellationToken::new())
+        .await
+        .expect("collection");
+    for repository in ["again", "mounted"] {
+        assert_eq!(
+            bytes_of(format!("{base}/v2/{repository}/blobs/{}", orphan.digest)).await,
+            orphan.bytes,
+            "{repository}"
+        );
+    }
+    assert_eq!(
+        bytes_of(format!("{base}/v2/chunked/blobs/{}", chunked.digest)).await,
+        chunked.bytes
+    );
+    assert_store_sound(&backend.storage).await;
+}
+
+on_both_backends!(
+    writes_just_before_the_window_survive,
+    writes_just_before_the_window_survive_on_files,
+    writes_just_before_the_window_survive_on_s3
+);
+
+/// A repository that looked empty when the collection read the store gets
+/// a blob (201) and an upload session with a chunk (202) before the window
+/// opens: neither may be lost, and the repository is not pruned.
+async fn writes_just_before_the_window_survive(backend: Backend) {
+    let registry = TestRegistry::start(&backend.storage).await;
+    let (client, base) = (reqwest::Client::new(), registry.url.clone());
+    let emptied = Image::random(1, 512);
+    push_image(&client, &base, "race/x", "v1", &emptied).await;
+    let digest = emptied.manifest.digest.to_string();
+    assert_eq!(
+        delete(format!("{base}/v2/race/x/manifests/{digest}")).await,
+        202
+    );
+
+    let_the_store_clock_tick().await;
+    let held = HeldReplica::start().await;
+    let endpoints = [held.endpoint.clone(), admin(&registry)];
+    let blob = Blob::new("application/octet-stream", random_bytes(2048));
+    let chunk = random_bytes(1024);
+    let writes = async {
+        held.acquire_arrived().await;
+        push_blob(&client, &base, "race/x", &blob).await;
+        let session = start_upload(&client, &base, "race/x").await;
+        let location = format!(
+            "{base}{}",
+            session.headers()["location"].to_str().expect("text")
+        );
+        let patched = client
+            .patch(&location)
+            .header("content-type", "application/octet-stream")
+            .body(chunk.clone())
+            .send()
+            .await
+            .expect("PATCH");
+        assert_eq!(patched.status(), 202);
+        held.let_go();
+        format!(
+            "{base}{}",
+            patched.headers()["location"].to_str().expect("text")
+        )
+    };
+    let (report, location) = tokio::join!(collect(&backend.storage, &endpoints), writes);
+    assert_eq!(report.repositories_pruned, 0, "{report:?}");
+
+    assert_eq!(
+        bytes_of(format!("{base}/v2/race/x/blobs/{}", blob.digest)).await,
+        blob.bytes
+    );
+    let progress = client.get(&location).send().await.expect("upload status");
+    assert_eq!(progress.status(), 204, "the upload session survived");
+    assert_eq!(progress.headers()["range"], "0-1023");
+    let rest = random_bytes(1024);
+    let whole = Blob::new("application/octet-stream", [chunk, rest.clone()].concat());
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let closed = client
+        .put(format!("{location}{separator}digest={}", whole.digest))
+        .header("content-type", "application/octet-stream")
+        .body(rest)
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(
+        closed.status(),
+        201,
+        "the upload completes after the window"
+    );
+    assert_store_sound(&backend.storage).await;
+}
+
+on_both_backends!(
+    stale_uploads_and_emptied_repositories_go,
+    stale_uploads_and_emptied_repositories_go_on_files,
+    stale_uploads_and_emptied_repositories_go_on_s3
+);
+
+/// A push killed midway leaves an upload session in a repository with no
+/// manifest; a repository emptied through the API keeps its layer links.
+/// A collection removes both, and the repositories leave the catalog.
+async fn stale_uploads_and_emptied_repositories_go(backend: Backend) {
+    let registry = TestRegistry::start(&backend.storage).await;
+    let (client, base) = (reqwest::Client::new(), registry.url.clone());
+    let session = start_upload(&client, &base, "abandoned/x").await;
+    let location = format!(
+        "{base}{}",
+        session.headers()["location"].to_str().expect("text")
+    );
+    let patched = client
+        .patch(&location)
+        .header("content-type", "application/octet-stream")
+        .body(random_bytes(1 << 20))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(patched.status(), 202);
+    let gone = Image::random(1, 512);
+    push_image(&client, &base, "gone/x", "v1", &gone).await;
+    let digest = gone.manifest.digest.to_string();
+    assert_eq!(
+        delete(format!("{base}/v2/gone/x/manifests/{digest}")).await,
+        202
+    );
+
+    let_the_store_clock_tick().await;
+    let mut stale = config(&backend.storage, &[admin(&registry)]);
+    stale.upload_max_age = Duration::ZERO;
+    let report = gc_worker::run_once(&stale, CancellationToken::new())
+        .await
+        .expect("collection");
+    assert_eq!(report.uploads_deleted, 1, "{report:?}");
+    assert_eq!(report.repositories_pruned, 2, "{report:?}");
+    assert_eq!(
+        report.blobs_deleted, 3,
+        "config, layer and manifest: {report:?}"
+    );
+    assert_eq!(status_of(location).await, 404, "the stale session is gone");
+    let catalog = json_of(format!("{base}/v2/_catalog")).await;
+    assert_eq!(catalog["repositories"], serde_json::json!([]));
+    if let Some(directory) = backend.directory() {
+        let repositories = directory.join("docker/registry/v2/repositories");
+        let left: Vec<_> = std::fs::read_dir(&repositories)
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left on disk: {left:?}");
+    }
+    assert_store_sound(&backend.storage).await;
+}
