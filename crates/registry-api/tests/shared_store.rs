@@ -221,3 +221,90 @@ async fn the_s3_backend_serves_the_whole_api() {
         .expect("tags JSON");
     assert_eq!(tags["tags"], serde_json::json!([]));
 }
+
+/// A body that arrives slowly, so two requests carrying it overlap.
+fn slow_body(bytes: Bytes) -> reqwest::Body {
+    let pieces: Vec<std::io::Result<Bytes>> = bytes
+        .chunks(bytes.len().div_ceil(4))
+        .map(|piece| Ok(Bytes::copy_from_slice(piece)))
+        .collect();
+    let stream = futures::stream::iter(pieces).then(|piece| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        piece
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// A client's retry of a chunk reaches another replica while the original
+/// is still being written: one of them is stored, the other answered 409,
+/// and the session carries on, on S3 as on a file store.
+async fn a_racing_retry_leaves_the_session_usable(storage: &str) {
+    let (a, b) = (
+        TestRegistry::start(storage).await,
+        TestRegistry::start(storage).await,
+    );
+    let client = reqwest::Client::new();
+    let started = test_support::start_upload(&client, &a.url, "race/chunks").await;
+    let location = started.headers()["location"]
+        .to_str()
+        .expect("Location")
+        .to_owned();
+    let first = Bytes::from(random_bytes(64 * 1024));
+    let patch = |replica: &TestRegistry| {
+        client
+            .patch(format!("{}{location}", replica.url))
+            .header("content-range", format!("0-{}", first.len() - 1))
+            .body(slow_body(first.clone()))
+            .send()
+    };
+    let (original, retry) = tokio::join!(patch(&a), patch(&b));
+    let mut statuses = [
+        original.expect("original").status().as_u16(),
+        retry.expect("retry").status().as_u16(),
+    ];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [202, 409] || statuses == [202, 416],
+        "one chunk is stored, the other refused: {statuses:?}"
+    );
+    let progress = client
+        .get(format!("{}{location}", b.url))
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(progress.status(), 204);
+    assert_eq!(
+        progress.headers()["range"],
+        format!("0-{}", first.len() - 1).as_str()
+    );
+    let rest = Bytes::from(random_bytes(1000));
+    let whole = Blob::new("application/octet-stream", [first, rest.clone()].concat());
+    let closed = client
+        .put(format!("{}{location}?digest={}", a.url, whole.digest))
+        .body(rest)
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(
+        closed.status(),
+        201,
+        "{}",
+        closed.text().await.unwrap_or_default()
+    );
+    let body = fetch(format!("{}/v2/race/chunks/blobs/{}", b.url, whole.digest)).await;
+    assert_eq!(body, whole.bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_racing_retry_leaves_the_session_usable_on_files() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    a_racing_retry_leaves_the_session_usable(store.path().to_str().expect("utf-8")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_racing_retry_leaves_the_session_usable_on_s3() {
+    let Some((_moto, storage)) = start_moto("berth-race", "registry").await else {
+        return;
+    };
+    a_racing_retry_leaves_the_session_usable(&storage).await;
+}

@@ -147,6 +147,15 @@ impl Layout {
         ))
     }
 
+    /// The record that the chunk starting at `start` is the one written by
+    /// its nonce: created only if absent, so of two writers racing for the
+    /// same offset exactly one wins.
+    pub(crate) fn upload_commit(&self, name: &RepositoryName, id: &UploadId, start: u64) -> Path {
+        self.key(format_args!(
+            "repositories/{name}/_uploads/{id}/commits/{start:020}"
+        ))
+    }
+
     /// The sha256 state after hashing the first `offset` bytes of an upload.
     pub(crate) fn upload_hash_state(
         &self,

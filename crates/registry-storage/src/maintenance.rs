@@ -122,7 +122,9 @@ impl Store {
     /// this machine and the store, and to the store truncating times.
     pub async fn clock(&self) -> Result<std::time::SystemTime, StorageError> {
         let key = self.layout.clock();
-        self.objects.put(&key, PutPayload::from_static(b"{}")).await?;
+        self.objects
+            .put(&key, PutPayload::from_static(b"{}"))
+            .await?;
         Ok(self.objects.head(&key).await?.last_modified.into())
     }
 

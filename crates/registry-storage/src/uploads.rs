@@ -9,11 +9,17 @@
 //! writes) is recovered by hashing the bytes once more.
 //!
 //! On an object store each chunk is one object, named by its start offset
-//! and a nonce, so two writers never share a key; closing concatenates
-//! them. On a local filesystem the bytes go to one file that each chunk is
-//! appended to (see `local_append`), and closing is a rename.
+//! and a nonce, so two writers never share a key. Once written, a chunk is
+//! committed by creating `commits/<start>` (holding its nonce) only if
+//! absent: of two writers racing for one offset (a client's retry landing
+//! on another replica while the original is still running), one commits
+//! and the other gets 409 and removes its chunk, and the session carries
+//! on. Chunks without a commit are ignored. Closing concatenates the
+//! committed chunks. On a local filesystem the bytes go to one file that
+//! each chunk is appended to under a lock (see `local_append`), and
+//! closing is a rename.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
@@ -24,7 +30,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use registry_core::{Algorithm, Digest, DigestHasher, RepositoryName};
 use uuid::Uuid;
 
@@ -166,12 +172,16 @@ impl Store {
             None => {
                 let nonce = Uuid::new_v4().simple().to_string();
                 let key = self.layout.upload_chunk(name, id, current, &nonce[..12]);
-                let mut writer = ObjectWriter::new(&*self.objects, key);
+                let mut writer = ObjectWriter::new(&*self.objects, key.clone());
                 match copy_hashed(body, hasher, &self.blocks, 0, &mut writer).await {
                     Ok(hashing) => {
                         let size = writer.written();
                         if size > 0 {
                             writer.finish().await?;
+                            if !self.commit_chunk(name, id, current, &nonce[..12]).await? {
+                                self.delete_object(&key).await?;
+                                return Err(UploadError::Busy);
+                            }
                         }
                         (hashing, size)
                     }
@@ -233,6 +243,28 @@ impl Store {
         self.link_blob(name, digest).await?;
         self.delete_prefix(&self.layout.upload(name, id)).await?;
         Ok(size)
+    }
+
+    /// Commits the chunk written at `start` under `nonce`; `false` when
+    /// another chunk was committed there first.
+    async fn commit_chunk(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        start: u64,
+        nonce: &str,
+    ) -> Result<bool, UploadError> {
+        let key = self.layout.upload_commit(name, id, start);
+        let payload = PutPayload::from(nonce.to_owned().into_bytes());
+        match self
+            .objects
+            .put_opts(&key, payload, PutOptions::from(PutMode::Create))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Waits until the hashing of every answered chunk has saved its state,
@@ -479,33 +511,41 @@ impl Store {
     ) -> Result<Session, UploadError> {
         let prefix = self.layout.upload(name, id);
         let chunks_prefix = format!("{prefix}/chunks/");
+        let commits_prefix = format!("{prefix}/commits/");
         let states_prefix = format!("{prefix}/hashstates/sha256/");
         let objects: Vec<_> = self.objects.list(Some(&prefix)).try_collect().await?;
         if objects.is_empty() {
             return Err(UploadError::Unknown);
         }
-        let mut chunks = Vec::new();
+        let mut written: BTreeMap<u64, Vec<Chunk>> = BTreeMap::new();
+        let mut committed = BTreeSet::new();
         let mut hash_states = HashSet::new();
         for object in objects {
             let location = object.location.as_ref();
             if let Some(offset) = location.strip_prefix(&states_prefix) {
                 hash_states.extend(offset.parse::<u64>().ok());
+            } else if let Some(start) = location.strip_prefix(&commits_prefix) {
+                committed.extend(start.parse::<u64>().ok());
+            } else if let Some(file) = location.strip_prefix(&chunks_prefix) {
+                let start = file
+                    .split_once('.')
+                    .and_then(|(start, _nonce)| start.parse().ok())
+                    .ok_or(UploadError::Inconsistent)?;
+                written.entry(start).or_default().push(Chunk {
+                    key: object.location,
+                    start,
+                    size: object.size,
+                });
+            }
+        }
+        let mut chunks = Vec::new();
+        for (start, candidates) in written {
+            // A local session's one data file needs no commit.
+            if self.local_root.is_none() && !committed.contains(&start) {
                 continue;
             }
-            let Some(file) = location.strip_prefix(&chunks_prefix) else {
-                continue;
-            };
-            let start = file
-                .split_once('.')
-                .and_then(|(start, _nonce)| start.parse().ok())
-                .ok_or(UploadError::Inconsistent)?;
-            chunks.push(Chunk {
-                key: object.location,
-                start,
-                size: object.size,
-            });
+            chunks.push(self.committed_chunk(name, id, start, candidates).await?);
         }
-        chunks.sort_by_key(|chunk| chunk.start);
         let mut expected_start = 0;
         for chunk in &chunks {
             if chunk.start != expected_start {
@@ -517,5 +557,27 @@ impl Store {
             chunks,
             hash_states,
         })
+    }
+
+    /// Of the chunks written at `start`, the committed one: the only one,
+    /// or the one whose nonce the commit names (a racing writer's chunk may
+    /// linger until it is removed).
+    async fn committed_chunk(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        start: u64,
+        mut candidates: Vec<Chunk>,
+    ) -> Result<Chunk, UploadError> {
+        if candidates.len() == 1 {
+            return candidates.pop().ok_or(UploadError::Inconsistent);
+        }
+        let commit = self.layout.upload_commit(name, id, start);
+        let nonce = self.objects.get(&commit).await?.bytes().await?;
+        let suffix = format!(".{}", String::from_utf8_lossy(&nonce));
+        candidates
+            .into_iter()
+            .find(|chunk| chunk.key.as_ref().ends_with(&suffix))
+            .ok_or(UploadError::Inconsistent)
     }
 }
