@@ -65,10 +65,12 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     // candidates, so listing them before the window is enough; the marking
     // inside it decides which candidates go.
     let blobs = store.scan_blobs().await?;
+    report.multipart_uploads_aborted =
+        sweep::abort_abandoned_multiparts(&store, &rules, config.dry_run).await?;
     if config.dry_run {
         let plan = plan(&store, &reader, before, blobs, rules).await?;
         report.count(&plan);
-        print!("{}", report::describe(&plan));
+        print!("{}", report::describe(&plan, &report));
         report.total_ms = report::millis(started.elapsed());
         return Ok(report);
     }

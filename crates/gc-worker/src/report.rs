@@ -18,6 +18,9 @@ pub struct Report {
     pub manifests_deleted: usize,
     pub layer_links_deleted: usize,
     pub uploads_deleted: usize,
+    /// Incomplete S3 multipart uploads (pushes cut off by a killed
+    /// replica) older than the upload age limit, aborted.
+    pub multipart_uploads_aborted: usize,
     pub blobs_deleted: usize,
     pub bytes_freed: u64,
     /// Scan and read before the window (milliseconds).
@@ -64,7 +67,7 @@ impl Report {
 }
 
 /// The dry run's plan, per repository, for people.
-pub fn describe(plan: &Plan) -> String {
+pub fn describe(plan: &Plan, report: &Report) -> String {
     let mut text = String::new();
     for repository in &plan.repositories {
         text.push_str(&format!(
@@ -80,6 +83,10 @@ pub fn describe(plan: &Plan) -> String {
             }
         ));
     }
+    text.push_str(&format!(
+        "incomplete multipart uploads: {}\n",
+        report.multipart_uploads_aborted
+    ));
     text.push_str(&format!(
         "blobs: {} ({} bytes) of {} repositories scanned\n",
         plan.blobs.len(),

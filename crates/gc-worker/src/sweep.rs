@@ -3,9 +3,9 @@
 //! (a rename per object on a filesystem) and destroyed after it. The caller
 //! drops the sweep the moment the lease is in doubt.
 
-use registry_storage::{Store, Trash};
+use registry_storage::{IncompleteUpload, Store, Trash};
 
-use crate::plan::Plan;
+use crate::plan::{Plan, Rules};
 
 /// Takes what `plan` names out of the registry, with a progress bar on a
 /// terminal.
@@ -79,4 +79,66 @@ pub async fn sweep_tag_history(store: &Store, plan: &Plan) -> anyhow::Result<()>
         .collect();
     store.delete_objects(paths).await?;
     Ok(())
+}
+
+/// Aborts the incomplete S3 multipart uploads older than the upload age
+/// limit and the grace period (pushes cut off by a killed replica); only
+/// counts them in a dry run. Nothing visible changes, so this needs no
+/// window. Returns how many there were.
+pub async fn abort_abandoned_multiparts(
+    store: &Store,
+    rules: &Rules,
+    dry_run: bool,
+) -> anyhow::Result<usize> {
+    let abandoned: Vec<_> = store
+        .incomplete_multipart_uploads()
+        .await?
+        .into_iter()
+        .filter(|upload| is_abandoned(upload, rules))
+        .collect();
+    if !dry_run {
+        for upload in &abandoned {
+            store.abort_multipart_upload(upload).await?;
+            tracing::info!(key = %upload.key, "incomplete multipart upload aborted");
+        }
+    }
+    Ok(abandoned.len())
+}
+
+/// Started before both the upload age limit and the grace period.
+fn is_abandoned(upload: &IncompleteUpload, rules: &Rules) -> bool {
+    upload.initiated < rules.upload_cutoff && upload.initiated < rules.grace_cutoff
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn only_uploads_older_than_both_limits_are_abandoned() {
+        let now = SystemTime::now();
+        let rules = Rules {
+            delete_untagged: true,
+            grace_cutoff: now - Duration::from_secs(3600),
+            upload_cutoff: now - Duration::from_secs(24 * 3600),
+        };
+        let started = |ago: u64| IncompleteUpload {
+            key: "docker/registry/v2/blobs/sha256/ab/ab/data".to_owned(),
+            upload_id: "id".to_owned(),
+            initiated: now - Duration::from_secs(ago),
+        };
+        assert!(is_abandoned(&started(25 * 3600), &rules));
+        assert!(!is_abandoned(&started(23 * 3600), &rules));
+        assert!(!is_abandoned(&started(60), &rules));
+        let short = Rules {
+            upload_cutoff: now - Duration::from_secs(60),
+            ..rules
+        };
+        assert!(
+            !is_abandoned(&started(120), &short),
+            "grace still protects it"
+        );
+    }
 }

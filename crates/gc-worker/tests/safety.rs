@@ -328,3 +328,35 @@ async fn stale_uploads_and_emptied_repositories_go(backend: Backend) {
     }
     assert_store_sound(&backend.storage).await;
 }
+
+/// A push cut off by a killed replica leaves an incomplete multipart upload
+/// on S3: a dry run counts it and a collection aborts it. (moto_server
+/// dates every upload in 2010, so the age limit is covered by the unit
+/// test of `sweep::is_abandoned`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_multipart_uploads_are_aborted_on_s3() {
+    let Some(backend) = Backend::s3().await else {
+        return;
+    };
+    let (moto, (bucket, prefix)) = (backend.s3_url().expect("S3"), backend.bucket.expect("S3"));
+    let registry = TestRegistry::start(&backend.storage).await;
+    let hex = "a1".repeat(32);
+    let key = format!("{prefix}/docker/registry/v2/blobs/sha256/a1/{hex}/data");
+    test_support::abandon_multipart_upload(moto, bucket, &key).await;
+    test_support::abandon_multipart_upload(moto, bucket, "elsewhere/not-ours").await;
+
+    let mut gc = config(&backend.storage, &[admin(&registry)]);
+    gc.dry_run = true;
+    let planned = gc_worker::run_once(&gc, CancellationToken::new())
+        .await
+        .expect("dry run");
+    assert_eq!(planned.multipart_uploads_aborted, 1, "{planned:?}");
+    gc.dry_run = false;
+    let report = gc_worker::run_once(&gc, CancellationToken::new())
+        .await
+        .expect("collection");
+    assert_eq!(report.multipart_uploads_aborted, 1, "{report:?}");
+    let store = registry_storage::Store::open(&backend.storage).expect("store");
+    let left = store.incomplete_multipart_uploads().await.expect("listing");
+    assert!(left.is_empty(), "{left:?}");
+}

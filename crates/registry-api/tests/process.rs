@@ -97,3 +97,65 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
         "a stopping server accepts no new connections"
     );
 }
+
+/// A replica killed during a monolithic push to S3 leaves a multipart
+/// upload that nothing completes: the store lists it (for the collector)
+/// and can abort it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_push_to_s3_leaves_an_upload_the_store_can_abort() {
+    let Some((_moto, storage)) = test_support::start_moto("berth-killed", "registry").await else {
+        return;
+    };
+    let (port, admin) = (free_port(), free_port());
+    let mut command = Command::new(BINARY);
+    command
+        .env("REGISTRY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REGISTRY_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .env("REGISTRY_STORAGE", &storage)
+        .stdin(Stdio::null());
+    let server = ChildServer::spawn(command, port, "/healthz", "registry-api").await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let push = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!(
+                "{}/v2/r/blobs/uploads/?digest={digest}",
+                server.url
+            ))
+            .body(body)
+            .send(),
+    );
+    let piece = Bytes::from(test_support::random_bytes(1 << 20));
+    for _ in 0..24 {
+        sender.send(Ok(piece.clone())).await.expect("send");
+    }
+    let store = registry_storage::Store::open(&storage).expect("store");
+    test_support::eventually(
+        "a part of the push reaching the store",
+        Duration::from_secs(20),
+        async || {
+            !store
+                .incomplete_multipart_uploads()
+                .await
+                .expect("listing")
+                .is_empty()
+        },
+    )
+    .await;
+    server.stop();
+    drop(sender);
+    let _ = push.await;
+
+    let left = store.incomplete_multipart_uploads().await.expect("listing");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].key.ends_with("/data"), "{left:?}");
+    store.abort_multipart_upload(&left[0]).await.expect("abort");
+    assert!(
+        store
+            .incomplete_multipart_uploads()
+            .await
+            .expect("listing")
+            .is_empty()
+    );
+}

@@ -17,6 +17,7 @@ mod local_append;
 mod maintenance;
 mod manifest_cache;
 mod manifests;
+mod multipart;
 mod open;
 mod pending_hash;
 mod referrers;
@@ -34,6 +35,7 @@ use object_store::ObjectStore;
 pub use blobs::BlobRead;
 pub use error::{StorageError, UploadError};
 pub use maintenance::{LeaseRecord, now_unix_ms};
+pub use multipart::IncompleteUpload;
 pub use open::OpenError;
 pub use scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
 pub use trash::Trash;
@@ -56,6 +58,9 @@ pub struct Store {
     pending_hashes: pending_hash::PendingHashes,
     /// Memory for upload bytes on their way to the hashing and the store.
     blocks: block::BlockPool,
+    /// The same backend when it is S3, for what `ObjectStore` cannot do
+    /// (listing and aborting incomplete multipart uploads).
+    s3: Option<Arc<object_store::aws::AmazonS3>>,
 }
 
 impl Store {
@@ -68,6 +73,7 @@ impl Store {
             manifest_cache: manifest_cache::ManifestCache::default(),
             pending_hashes: pending_hash::PendingHashes::default(),
             blocks: block::BlockPool::default(),
+            s3: None,
         }
     }
 

@@ -82,7 +82,10 @@ fn open_s3(url: &url::Url) -> Result<Store, OpenError> {
         builder = builder.with_config(option, value);
     }
     let prefix = Path::from(url.path().trim_matches('/'));
-    Ok(Store::new(Arc::new(builder.build()?), prefix))
+    let s3 = Arc::new(builder.build()?);
+    let mut store = Store::new(s3.clone(), prefix);
+    store.s3 = Some(s3);
+    Ok(store)
 }
 
 #[cfg(test)]

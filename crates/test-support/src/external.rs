@@ -157,3 +157,31 @@ pub async fn start_moto(bucket: &str, prefix: &str) -> Option<(ChildServer, Stri
     );
     Some((server, storage))
 }
+
+/// Starts a multipart upload of `key` in `bucket` on `moto_server` at
+/// `moto_url` and uploads one part, never completing it: what a replica
+/// killed during a push to S3 leaves behind.
+pub async fn abandon_multipart_upload(moto_url: &str, bucket: &str, key: &str) {
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{moto_url}/{bucket}/{key}?uploads"))
+        .send()
+        .await
+        .expect("CreateMultipartUpload");
+    assert!(created.status().is_success(), "{}", created.status());
+    let text = created.text().await.expect("body");
+    let upload_id = text
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|rest| rest.split("</UploadId>").next())
+        .unwrap_or_else(|| panic!("no UploadId in {text}"));
+    let part = client
+        .put(format!(
+            "{moto_url}/{bucket}/{key}?partNumber=1&uploadId={upload_id}"
+        ))
+        .body(crate::random_bytes(1 << 20))
+        .send()
+        .await
+        .expect("UploadPart");
+    assert!(part.status().is_success(), "{}", part.status());
+}

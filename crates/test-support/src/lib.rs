@@ -19,7 +19,8 @@ pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest, start_upload};
 pub use edge::{Edge, workspace_root};
 pub use external::{
-    ChildServer, free_port, start_docker_registry, start_docker_registry_with_htpasswd, start_moto,
+    ChildServer, abandon_multipart_upload, free_port, start_docker_registry,
+    start_docker_registry_with_htpasswd, start_moto,
 };
 pub use fault_proxy::{Fault, FaultProxy};
 pub use held_replica::HeldReplica;

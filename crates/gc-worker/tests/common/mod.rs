@@ -13,6 +13,8 @@ use test_support::{ChildServer, start_moto};
 /// A store for one scenario: a directory, or a bucket of `moto_server`.
 pub struct Backend {
     pub storage: String,
+    /// The bucket and the key prefix of the store, on S3.
+    pub bucket: Option<(&'static str, &'static str)>,
     _directory: Option<tempfile::TempDir>,
     _server: Option<ChildServer>,
 }
@@ -22,6 +24,7 @@ impl Backend {
         let directory = tempfile::tempdir().expect("temporary directory");
         Backend {
             storage: directory.path().to_str().expect("utf-8").to_owned(),
+            bucket: None,
             _directory: Some(directory),
             _server: None,
         }
@@ -32,9 +35,15 @@ impl Backend {
         let (server, storage) = start_moto("berth-gc", "store").await?;
         Some(Backend {
             storage,
+            bucket: Some(("berth-gc", "store")),
             _directory: None,
             _server: Some(server),
         })
+    }
+
+    /// `moto_server`'s address, on S3.
+    pub fn s3_url(&self) -> Option<&str> {
+        self._server.as_ref().map(|server| server.url.as_str())
     }
 
     /// The local directory, for a file store.
