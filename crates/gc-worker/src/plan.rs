@@ -53,6 +53,9 @@ pub struct RepositoryPlan {
     pub uploads: Vec<String>,
     /// Nothing is left: delete the whole repository.
     pub prune: bool,
+    /// Referrers entries missing for kept manifests with a subject (a store
+    /// written by Distribution has none): (subject, referrer, descriptor).
+    pub referrers_to_index: Vec<(Digest, Digest, bytes::Bytes)>,
 }
 
 impl Plan {
@@ -209,7 +212,10 @@ pub async fn plan(
             }
         }
         marked.extend(blobs_used.iter().cloned());
-        plans.push(repository_plan(repository, &kept, &blobs_used, rules));
+        let referrers_to_index = unindexed_referrers(&repository, &kept, &parsed)?;
+        let mut plan = repository_plan(repository, &kept, &blobs_used, rules);
+        plan.referrers_to_index = referrers_to_index;
+        plans.push(plan);
     }
     let blobs = blobs
         .into_iter()
@@ -223,6 +229,34 @@ pub async fn plan(
         blobs,
         repositories_scanned,
     })
+}
+
+/// Kept manifests with a subject whose referrers entry is missing, with
+/// the descriptor the entry holds.
+fn unindexed_referrers(
+    repository: &RepositoryObjects,
+    kept: &BTreeSet<Digest>,
+    parsed: &BTreeMap<Digest, ParsedManifest>,
+) -> anyhow::Result<Vec<(Digest, Digest, bytes::Bytes)>> {
+    let mut missing = Vec::new();
+    for digest in kept {
+        let Some(manifest) = parsed.get(digest) else {
+            continue;
+        };
+        let Some(subject) = &manifest.subject else {
+            continue;
+        };
+        if repository
+            .referrers
+            .contains_key(&(subject.digest.clone(), digest.clone()))
+        {
+            continue;
+        }
+        let descriptor = manifest::referrer_descriptor(manifest, digest)
+            .with_context(|| format!("describing referrer {digest}"))?;
+        missing.push((subject.digest.clone(), digest.clone(), descriptor));
+    }
+    Ok(missing)
 }
 
 /// Digests that a young layer or revision link names, in any repository.
@@ -336,12 +370,14 @@ fn repository_plan(
         layer_links,
         uploads,
         prune,
+        referrers_to_index: Vec::new(),
     }
 }
 
 impl RepositoryPlan {
     fn changes_anything(&self) -> bool {
         self.prune
+            || !self.referrers_to_index.is_empty()
             || !self.objects.is_empty()
             || !self.tag_history.is_empty()
             || !self.uploads.is_empty()

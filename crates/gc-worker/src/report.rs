@@ -21,6 +21,9 @@ pub struct Report {
     /// Incomplete S3 multipart uploads (pushes cut off by a killed
     /// replica) older than the upload age limit, aborted.
     pub multipart_uploads_aborted: usize,
+    /// Referrers entries written for manifests that had none (a store
+    /// written by Distribution, or from before the index existed).
+    pub referrers_indexed: usize,
     pub blobs_deleted: usize,
     pub bytes_freed: u64,
     /// Scan and read before the window (milliseconds).
@@ -61,6 +64,11 @@ impl Report {
             .iter()
             .map(|repository| repository.uploads.len())
             .sum();
+        self.referrers_indexed = plan
+            .repositories
+            .iter()
+            .map(|repository| repository.referrers_to_index.len())
+            .sum();
         self.blobs_deleted = plan.blobs.len();
         self.bytes_freed = plan.bytes();
     }
@@ -71,11 +79,12 @@ pub fn describe(plan: &Plan, report: &Report) -> String {
     let mut text = String::new();
     for repository in &plan.repositories {
         text.push_str(&format!(
-            "{}: {} manifests, {} layer links, {} stale uploads{}\n",
+            "{}: {} manifests, {} layer links, {} stale uploads, {} referrers to index{}\n",
             repository.name,
             repository.manifests,
             repository.layer_links,
             repository.uploads.len(),
+            repository.referrers_to_index.len(),
             if repository.prune {
                 ", repository pruned"
             } else {

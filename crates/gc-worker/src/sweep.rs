@@ -22,6 +22,11 @@ pub async fn sweep(store: &Store, trash: &Trash, plan: &Plan) -> anyhow::Result<
         store
             .retire_objects(trash, repository.objects.clone())
             .await?;
+        for (subject, referrer, descriptor) in &repository.referrers_to_index {
+            store
+                .add_referrer(&repository.name, subject, referrer, descriptor.clone())
+                .await?;
+        }
         for id in &repository.uploads {
             store.delete_upload_session(&repository.name, id).await?;
         }

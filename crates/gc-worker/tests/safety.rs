@@ -360,3 +360,60 @@ async fn abandoned_multipart_uploads_are_aborted_on_s3() {
     let left = store.incomplete_multipart_uploads().await.expect("listing");
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Distribution keeps no referrers index, so an artifact pushed through it
+/// is missing from the referrers API once Berth serves the store; a
+/// collection rebuilds the index from the manifests it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_written_by_distribution_gets_its_referrers_index() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let store = work.path().join("store");
+    std::fs::create_dir_all(&store).expect("store directory");
+    let Some(distribution) = test_support::start_docker_registry(&store).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let image = Image::random(1, 512);
+    push_image(&client, &distribution.url, "app", "v1", &image).await;
+    let signature = Image::artifact("application/vnd.example.signature", &image.manifest);
+    for blob in signature.blobs() {
+        push_blob(&client, &distribution.url, "app", blob).await;
+    }
+    let digest = signature.manifest.digest.to_string();
+    push_manifest(
+        &client,
+        &distribution.url,
+        "app",
+        &digest,
+        &signature.manifest,
+    )
+    .await;
+    distribution.stop();
+
+    let storage = store.to_str().expect("utf-8");
+    let registry = TestRegistry::start(storage).await;
+    let referrers_url = format!(
+        "{}/v2/app/referrers/{}",
+        registry.url, image.manifest.digest
+    );
+    assert_eq!(
+        json_of(referrers_url.clone()).await["manifests"],
+        serde_json::json!([])
+    );
+    let report = collect(storage, &[admin(&registry)]).await;
+    assert_eq!(report.referrers_indexed, 1, "{report:?}");
+    let listed = json_of(referrers_url).await;
+    assert_eq!(listed["manifests"][0]["digest"], digest);
+    assert_eq!(
+        listed["manifests"][0]["artifactType"],
+        "application/vnd.example.signature"
+    );
+    assert_eq!(
+        collect(storage, &[admin(&registry)])
+            .await
+            .referrers_indexed,
+        0,
+        "indexed once"
+    );
+    assert_store_sound(storage).await;
+}

@@ -43,6 +43,8 @@ pub struct ParsedManifest {
     /// The type the manifest is served as (`Content-Type`).
     pub media_type: String,
     pub kind: ManifestKind,
+    /// The length of the manifest's bytes.
+    pub size: u64,
     /// Config and layers, which must be blobs of the repository.
     pub blobs: Vec<Referenced>,
     /// Index entries, which must be manifests of the repository.
@@ -153,7 +155,7 @@ impl Shape {
 pub fn read(body: &[u8]) -> Result<ParsedManifest, RegistryError> {
     let shape = Shape::read(body)?;
     let (kind, media_type) = shape.kind()?;
-    shape.into_parsed(kind, media_type, BadDigests::Skip)
+    shape.into_parsed(kind, media_type, body.len(), BadDigests::Skip)
 }
 
 /// The media type a stored manifest is served as.
@@ -181,6 +183,7 @@ impl Shape {
         self,
         kind: ManifestKind,
         media_type: String,
+        size: usize,
         bad_digests: BadDigests,
     ) -> Result<ParsedManifest, RegistryError> {
         let referenced = |field: String, raw: &RawDescriptor| {
@@ -228,6 +231,7 @@ impl Shape {
         Ok(ParsedManifest {
             media_type,
             kind,
+            size: size as u64,
             blobs,
             manifests,
             subject,
@@ -282,14 +286,13 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, 
         }
         ManifestKind::Schema1 => unreachable!("schema 1 was refused above"),
     }
-    shape.into_parsed(kind, media_type, BadDigests::Refuse)
+    shape.into_parsed(kind, media_type, body.len(), BadDigests::Refuse)
 }
 
 /// The descriptor under which a manifest is listed by the referrers API.
 pub fn referrer_descriptor(
     parsed: &ParsedManifest,
     digest: &Digest,
-    body: &Bytes,
 ) -> Result<Bytes, RegistryError> {
     let oci_digest: oci_spec::image::Digest = digest
         .to_string()
@@ -297,7 +300,7 @@ pub fn referrer_descriptor(
         .map_err(|_| invalid("manifest digest cannot be described"))?;
     let mut descriptor = Descriptor::new(
         MediaType::from(parsed.media_type.as_str()),
-        body.len() as u64,
+        parsed.size,
         oci_digest,
     );
     descriptor.set_artifact_type(parsed.artifact_type.as_deref().map(MediaType::from));

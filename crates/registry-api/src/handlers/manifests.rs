@@ -152,7 +152,7 @@ pub async fn put(
     let referrer = match &parsed.subject {
         Some(subject) => Some((
             &subject.digest,
-            manifest::referrer_descriptor(&parsed, &digest, &body)?,
+            manifest::referrer_descriptor(&parsed, &digest)?,
         )),
         None => None,
     };
