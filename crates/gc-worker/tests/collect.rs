@@ -217,6 +217,7 @@ async fn delete_untagged_collects_garbage_and_keeps_every_tagged_image() {
     for replica in [&a, &b] {
         assert_collected(&replica.url, &scenario).await;
     }
+    common::assert_store_sound(storage).await;
     let stored_report = std::fs::read(store.path().join("berth/gc/reports/latest.json"))
         .expect("report in the store");
     let stored: serde_json::Value = serde_json::from_slice(&stored_report).expect("report JSON");
@@ -295,4 +296,5 @@ async fn collection_on_s3() {
     .expect("collection");
     assert_eq!(report.manifests_deleted, 2, "{report:?}");
     assert_collected(&registry.url, &scenario).await;
+    common::assert_store_sound(&storage).await;
 }
