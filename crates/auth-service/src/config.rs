@@ -28,6 +28,14 @@ pub struct ServeConfig {
     /// Optional TOML policy of who may pull, push and delete where.
     #[arg(long, env = "AUTH_POLICY")]
     pub policy: Option<PathBuf>,
+    /// Shared token callers (registry-api) must present. Required unless
+    /// --listen is a loopback address. Shows in `ps` as a flag: prefer
+    /// --token-file or the environment.
+    #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the token (wins over --token).
+    #[arg(long, env = "AUTH_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -24,7 +24,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub struct Loaded {
     pub users: Users,
     pub policy: Option<Policy>,
-    /// Bumped on every successful reload.
+    /// Random at start, bumped on every successful reload.
     pub generation: u64,
     contents: (Vec<u8>, Option<Vec<u8>>),
 }
@@ -75,7 +75,7 @@ fn parse(
         tracing::warn!(
             file = %htpasswd.display(),
             line = refused.line,
-            user = %refused.user,
+            user = ?refused.user,
             reason = refused.reason,
             "htpasswd line refused"
         );
@@ -110,7 +110,9 @@ impl Files {
     /// Loads both files; any problem is an error (the service refuses to start).
     pub fn load(htpasswd: PathBuf, policy: Option<PathBuf>) -> Result<Files, LoadError> {
         let contents = (read(&htpasswd)?, policy.as_deref().map(read).transpose()?);
-        let loaded = parse(&htpasswd, policy.as_deref(), contents, 1)?;
+        // A fresh start of the generations on every start, so a caller's
+        // cache never outlives a restart that changed the files.
+        let loaded = parse(&htpasswd, policy.as_deref(), contents, rand::random())?;
         tracing::info!(
             users = loaded.users.len(),
             refused = loaded.users.refused.len(),
@@ -153,7 +155,7 @@ impl Files {
             &self.htpasswd,
             self.policy.as_deref(),
             contents,
-            current.generation + 1,
+            current.generation.wrapping_add(1),
         ) {
             Ok(loaded) => {
                 tracing::info!(

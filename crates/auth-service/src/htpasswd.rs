@@ -3,6 +3,7 @@
 //! crypt, plain text) are refused line by line, never accepted.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::PasswordHash;
 use argon2::{Argon2, PasswordVerifier};
@@ -44,6 +45,30 @@ impl Hash {
         )
     }
 
+    /// What makes two hashes cost the same to verify: the algorithm and
+    /// its parameters.
+    fn cost_class(&self) -> String {
+        match self {
+            Hash::Bcrypt(hash) => format!("bcrypt {}", hash.get(4..6).unwrap_or("")),
+            Hash::Argon2id(hash) => {
+                let params = hash.split('$').nth(3).unwrap_or("");
+                format!("argon2id {params}")
+            }
+        }
+    }
+
+    /// How long a verification takes here: the quicker of two tries.
+    fn measure(&self) -> Duration {
+        (0..2)
+            .map(|_| {
+                let started = Instant::now();
+                self.verify("a password nobody has");
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    }
+
     fn verify(&self, password: &str) -> bool {
         match self {
             Hash::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
@@ -70,10 +95,23 @@ pub struct RefusedLine {
 #[derive(Clone, Debug)]
 pub struct Users {
     hashes: HashMap<String, Hash>,
-    /// Verified against when the user is unknown, so an unknown user takes
-    /// as long as a known one with a wrong password.
+    /// Verified against when the user is unknown: a hash of the file's
+    /// slowest kind.
     decoy: Hash,
+    /// How long every verification is made to last at least: the slowest
+    /// kind of hash in the file, measured when it was loaded. With the
+    /// decoy, unknown users and known users of every kind take the same
+    /// time, so timing tells nobody which names exist.
+    pub floor: Duration,
     pub refused: Vec<RefusedLine>,
+}
+
+/// What a check of a user and password found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    Accepted,
+    WrongPassword,
+    UnknownUser,
 }
 
 impl Users {
@@ -106,10 +144,11 @@ impl Users {
                 }),
             }
         }
-        let decoy = decoy_for(hashes.values());
+        let (decoy, floor) = slowest(hashes.values());
         Users {
             hashes,
             decoy,
+            floor,
             refused,
         }
     }
@@ -122,39 +161,47 @@ impl Users {
         self.hashes.is_empty()
     }
 
-    /// Whether `password` is `user`'s. Costs one hash verification whether
-    /// or not the user exists. CPU-heavy: call from a blocking thread.
-    pub fn verify(&self, user: &str, password: &str) -> bool {
+    /// Whether `password` is `user`'s, and whether `user` exists. Costs one
+    /// hash verification either way. CPU-heavy: call from a blocking
+    /// thread, and hold the answer until [`Users::floor`] has passed.
+    pub fn check(&self, user: &str, password: &str) -> Checked {
         match self.hashes.get(user) {
-            Some(hash) => hash.verify(password),
+            Some(hash) if hash.verify(password) => Checked::Accepted,
+            Some(_) => Checked::WrongPassword,
             None => {
                 self.decoy.verify(password);
-                false
+                Checked::UnknownUser
             }
         }
     }
-}
 
-/// A hash of a random password with the same algorithm and cost as the
-/// file's first entry (argon2id with default parameters for an empty file).
-fn decoy_for<'a>(mut hashes: impl Iterator<Item = &'a Hash>) -> Hash {
-    let secret: String = (0..24).map(|_| rand::random_range('a'..='z')).collect();
-    match hashes.next() {
-        Some(Hash::Bcrypt(existing)) => {
-            let cost = existing
-                .get(4..6)
-                .and_then(|cost| cost.parse().ok())
-                .unwrap_or(bcrypt::DEFAULT_COST);
-            bcrypt::hash(&secret, cost)
-                .map(Hash::Bcrypt)
-                .unwrap_or_else(|_| argon2_decoy(&secret))
-        }
-        _ => argon2_decoy(&secret),
+    /// Whether `password` is `user`'s.
+    pub fn verify(&self, user: &str, password: &str) -> bool {
+        self.check(user, password) == Checked::Accepted
     }
 }
 
-fn argon2_decoy(secret: &str) -> Hash {
-    Hash::Argon2id(crate::hashing::argon2id(secret))
+/// The hash of the slowest kind among `hashes` (measured, one of each
+/// kind) and its verification time; a fresh argon2id hash for an empty
+/// file.
+fn slowest<'a>(hashes: impl Iterator<Item = &'a Hash>) -> (Hash, Duration) {
+    let mut kinds: HashMap<String, &Hash> = HashMap::new();
+    for hash in hashes {
+        kinds.entry(hash.cost_class()).or_insert(hash);
+    }
+    let fallback;
+    let candidates: Vec<&Hash> = if kinds.is_empty() {
+        let secret: String = (0..24).map(|_| rand::random_range('a'..='z')).collect();
+        fallback = Hash::Argon2id(crate::hashing::argon2id(&secret));
+        vec![&fallback]
+    } else {
+        kinds.into_values().collect()
+    };
+    candidates
+        .into_iter()
+        .map(|hash| (hash.clone(), hash.measure()))
+        .max_by_key(|(_, took)| *took)
+        .expect("at least one candidate")
 }
 
 #[cfg(test)]

@@ -4,19 +4,30 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 use auth_service::{Cli, Command};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use service_runtime::token::SharedToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command {
         Some(Command::HashPassword { bcrypt, user, .. }) => hash_password(&user, bcrypt),
-        None => serve(cli.serve).await,
+        None => serve(cli.serve, &matches).await,
     }
 }
 
-async fn serve(config: auth_service::ServeConfig) -> anyhow::Result<()> {
+async fn serve(
+    config: auth_service::ServeConfig,
+    matches: &clap::ArgMatches,
+) -> anyhow::Result<()> {
     service_runtime::init_tracing(config.log_format);
+    service_runtime::token::warn_if_on_command_line(matches, "token", "--token");
+    let token = SharedToken::load(
+        config.token.as_deref(),
+        config.token_file.as_deref(),
+        "--token",
+    )?;
     let htpasswd = config
         .htpasswd
         .context("--htpasswd (AUTH_HTPASSWD) is required: the file of users to check")?;
@@ -24,7 +35,7 @@ async fn serve(config: auth_service::ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
     let shutdown = service_runtime::shutdown_on_signal();
-    auth_service::run(htpasswd, config.policy, listener, shutdown).await?;
+    auth_service::run(htpasswd, config.policy, listener, token, shutdown).await?;
     Ok(())
 }
 

@@ -1,6 +1,12 @@
-//! The `registry.auth.v1.Authenticator` gRPC service over the files in force.
+//! The `registry.auth.v1.Authenticator` gRPC service over the files in
+//! force. Password checks run on a bounded set of workers (one per CPU):
+//! a burst of logins queues rather than fails, and each answer is held
+//! until the file's slowest verification time has passed, so timing does
+//! not tell which user names exist. Failed logins are logged with the
+//! client's address; the user name only when it exists, escaped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use registry_proto::auth::authenticator_server::Authenticator;
 use registry_proto::auth::{
@@ -10,7 +16,11 @@ use registry_proto::auth::{
 use tonic::{Request, Response, Status};
 
 use crate::files::Files;
+use crate::htpasswd::Checked;
 use crate::policy::{ALL_ACTIONS, Action};
+
+/// Longest a check waits for a worker before it is refused as overload.
+const QUEUE_LIMIT: Duration = Duration::from_secs(25);
 
 /// Requests may not name more repositories than this at once.
 const MAX_REPOSITORIES: usize = 100_000;
@@ -19,11 +29,17 @@ const MAX_REPOSITORIES: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct AuthenticatorService {
     files: Arc<Files>,
+    /// One permit per password check running at once.
+    workers: Arc<tokio::sync::Semaphore>,
 }
 
 impl AuthenticatorService {
     pub fn new(files: Arc<Files>) -> Self {
-        AuthenticatorService { files }
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        AuthenticatorService {
+            files,
+            workers: Arc::new(tokio::sync::Semaphore::new(workers)),
+        }
     }
 }
 
@@ -42,20 +58,35 @@ impl Authenticator for AuthenticatorService {
         &self,
         request: Request<VerifyRequest>,
     ) -> Result<Response<VerifyResponse>, Status> {
-        let VerifyRequest { username, password } = request.into_inner();
+        let VerifyRequest {
+            username,
+            password,
+            client_address,
+        } = request.into_inner();
+        let _worker = tokio::time::timeout(QUEUE_LIMIT, self.workers.clone().acquire_owned())
+            .await
+            .map_err(|_| Status::resource_exhausted("too many logins at once; retry shortly"))?
+            .map_err(|_| Status::unavailable("auth-service is stopping"))?;
         let loaded = self.files.current();
+        let held_until = tokio::time::Instant::now() + loaded.users.floor;
         let generation = loaded.generation;
-        let accepted = tokio::task::spawn_blocking(move || {
-            loaded
-                .users
-                .verify(&username, &password)
-                .then_some(username)
+        let (checked, username) = tokio::task::spawn_blocking(move || {
+            (loaded.users.check(&username, &password), username)
         })
         .await
         .map_err(|_| Status::internal("verification failed"))?;
-        let (outcome, principal) = match accepted {
-            Some(user) => (VerifyOutcome::Accepted, user),
-            None => (VerifyOutcome::Rejected, String::new()),
+        tokio::time::sleep_until(held_until).await;
+        let client = client_address.as_str();
+        match checked {
+            Checked::Accepted => tracing::debug!(user = ?username, client, "login accepted"),
+            Checked::WrongPassword => {
+                tracing::info!(user = ?username, client, "login failed: wrong password");
+            }
+            Checked::UnknownUser => tracing::info!(client, "login failed: unknown user"),
+        }
+        let (outcome, principal) = match checked {
+            Checked::Accepted => (VerifyOutcome::Accepted, username),
+            _ => (VerifyOutcome::Rejected, String::new()),
         };
         Ok(Response::new(VerifyResponse {
             outcome: outcome as i32,

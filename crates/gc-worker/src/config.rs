@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use service_runtime::LogFormat;
+use service_runtime::token::SharedToken;
 
 /// Garbage collection inside a read-only window that always ends.
 #[derive(Debug, clap::Parser)]
@@ -77,6 +78,7 @@ pub struct GcConfig {
     #[arg(long, env = "GC_UPLOAD_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
     pub upload_max_age: Duration,
     /// The admin token registry-api expects, if it is configured with one.
+    /// Shows in `ps` as a flag: prefer --admin-token-file or the environment.
     #[arg(long, env = "GC_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// File holding the admin token (wins over --admin-token).
@@ -89,14 +91,11 @@ pub struct GcConfig {
 
 impl GcConfig {
     /// The admin token from `--admin-token-file` or `--admin-token`.
-    pub fn admin_token(&self) -> anyhow::Result<Option<String>> {
-        use anyhow::Context;
-        // An error names the file: only reading one can fail.
-        let path = self.admin_token_file.clone().unwrap_or_default();
-        service_runtime::inline_or_file(
+    pub fn admin_token(&self) -> anyhow::Result<Option<SharedToken>> {
+        Ok(SharedToken::load(
             self.admin_token.as_deref(),
             self.admin_token_file.as_deref(),
-        )
-        .with_context(|| format!("cannot read --admin-token-file {}", path.display()))
+            "--admin-token",
+        )?)
     }
 }

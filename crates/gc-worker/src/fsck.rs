@@ -25,6 +25,27 @@ pub struct Findings {
     pub problems: Vec<String>,
 }
 
+impl Findings {
+    /// One line per problem, then a summary, for people.
+    pub fn describe(&self) -> String {
+        let mut text: String = self
+            .problems
+            .iter()
+            .map(|problem| format!("{problem}\n"))
+            .collect();
+        text.push_str(&format!(
+            "checked {} repositories, {} tags, {} manifests, {} blobs: {} problems, {} dangling layer links\n",
+            self.repositories,
+            self.tags,
+            self.manifests,
+            self.blobs,
+            self.problems.len(),
+            self.dangling_layer_links
+        ));
+        text
+    }
+}
+
 /// Reads the whole store and reports what is broken.
 pub async fn check(store: &Store) -> anyhow::Result<Findings> {
     let repositories = store.scan_repositories().await?;

@@ -9,7 +9,7 @@ use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use registry_proto::maintenance::{
     AcquireReadOnlyRequest, ReleaseReadOnlyRequest, RenewReadOnlyRequest,
 };
-use tonic::metadata::MetadataValue;
+use service_runtime::token::SharedToken;
 use tonic::transport::Channel;
 
 /// One replica's admin service.
@@ -26,16 +26,14 @@ pub struct LeaseSet {
     lease_id: String,
     holder: String,
     ttl: Duration,
-    token: Option<String>,
+    token: Option<SharedToken>,
 }
 
 impl LeaseSet {
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        if let Some(token) = &self.token
-            && let Ok(value) = MetadataValue::try_from(format!("Bearer {token}"))
-        {
-            request.metadata_mut().insert("authorization", value);
+        if let Some(token) = &self.token {
+            token.attach(&mut request);
         }
         request
     }
@@ -47,7 +45,7 @@ impl LeaseSet {
     pub async fn acquire(
         endpoints: &[url::Url],
         ttl: Duration,
-        token: Option<String>,
+        token: Option<SharedToken>,
         window_opens: impl FnOnce(),
     ) -> anyhow::Result<LeaseSet> {
         let mut replicas = Vec::new();

@@ -1,42 +1,38 @@
-//! The `gc-worker` binary: `run` once, or `serve` on a schedule.
+//! The `gc-worker` binary: `run` once, `serve` on a schedule, or `fsck`.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use gc_worker::{Cli, Command};
+use service_runtime::token::warn_if_on_command_line;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let log_format = match &cli.command {
+        Command::Run(config) | Command::Serve { gc: config, .. } => config.log_format,
+        Command::Fsck { log_format, .. } => *log_format,
+    };
+    service_runtime::init_tracing(log_format);
+    if let (Command::Run(_) | Command::Serve { .. }, Some((_, arguments))) =
+        (&cli.command, matches.subcommand())
+    {
+        warn_if_on_command_line(arguments, "admin_token", "--admin-token");
+    }
     let shutdown = service_runtime::shutdown_on_signal();
     match cli.command {
         Command::Run(config) => {
-            service_runtime::init_tracing(config.log_format);
             let report = gc_worker::run_once(&config, shutdown).await?;
             if !config.dry_run {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
             Ok(())
         }
-        Command::Fsck {
-            storage,
-            log_format,
-        } => {
-            service_runtime::init_tracing(log_format);
+        Command::Fsck { storage, .. } => {
             let store = registry_storage::Store::open(&storage)
                 .with_context(|| format!("--storage {storage}"))?;
             let findings = gc_worker::fsck::check(&store).await?;
-            for problem in &findings.problems {
-                println!("{problem}");
-            }
-            println!(
-                "checked {} repositories, {} tags, {} manifests, {} blobs: {} problems, {} dangling layer links",
-                findings.repositories,
-                findings.tags,
-                findings.manifests,
-                findings.blobs,
-                findings.problems.len(),
-                findings.dangling_layer_links
-            );
+            print!("{}", findings.describe());
             if !findings.problems.is_empty() {
                 std::process::exit(1);
             }
@@ -46,9 +42,6 @@ async fn main() -> anyhow::Result<()> {
             gc,
             schedule,
             listen,
-        } => {
-            service_runtime::init_tracing(gc.log_format);
-            gc_worker::serve(gc, &schedule, Some(listen), shutdown).await
-        }
+        } => gc_worker::serve(gc, &schedule, Some(listen), shutdown).await,
     }
 }

@@ -66,23 +66,12 @@ fn repository(endpoint: &Endpoint) -> Option<&registry_core::RepositoryName> {
     }
 }
 
-/// The client's address: the last `X-Forwarded-For` entry (the one the
-/// edge proxy appended; a client can only prepend), else the peer.
-fn client_address(parts: &Parts) -> Option<IpAddr> {
-    let forwarded = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .last()
-        .and_then(|last| last.trim().parse().ok());
-    forwarded.or_else(|| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip())
-    })
+/// The connection's peer address.
+fn peer_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// Authenticates and authorizes a request for `endpoint`.
@@ -99,7 +88,7 @@ pub async fn check(
         });
     };
     let principal = gate
-        .authenticate(&parts.headers, client_address(parts))
+        .authenticate(&parts.headers, peer_address(parts))
         .await?;
     match (required(endpoint, &parts.method), repository(endpoint)) {
         (Some(action), Some(name)) => gate.authorize(&principal, name, action).await?,

@@ -1,60 +1,70 @@
-//! The admin gRPC port: the Maintenance service and gRPC health. Internal
-//! network only; the edge proxy never routes to it. With an admin token
-//! configured, calls without `authorization: Bearer <token>` are refused.
+//! The admin port: the Maintenance gRPC service, gRPC health, and
+//! `GET /metrics` for Prometheus, on one listener that only the internal
+//! network reaches (the edge proxy never routes to it). With an admin
+//! token, Maintenance calls and `/metrics` must carry
+//! `authorization: Bearer <token>`; health stays open for orchestrators.
 
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
 use registry_proto::maintenance::maintenance_server::MaintenanceServer;
+use service_runtime::token::{self, SharedToken};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Status};
 
 use crate::AppState;
 use crate::maintenance::MaintenanceService;
+use crate::metrics::render_metrics;
 
-/// Serves the admin gRPC services until `shutdown` is cancelled.
+/// Serves the admin port until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    token: Option<String>,
+    token: Option<SharedToken>,
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
+) -> std::io::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<MaintenanceServer<MaintenanceService>>()
         .await;
-    let expected = token.map(|token| format!("Bearer {token}"));
-    let check = move |request: Request<()>| -> Result<Request<()>, Status> {
-        let Some(expected) = &expected else {
-            return Ok(request);
-        };
-        let presented = request
-            .metadata()
-            .get("authorization")
-            .map(|value| value.as_bytes())
-            .unwrap_or_default();
-        if constant_time_equal(presented, expected.as_bytes()) {
-            Ok(request)
-        } else {
-            Err(Status::unauthenticated(
-                "the admin token is missing or wrong",
-            ))
-        }
-    };
-    let maintenance = MaintenanceServer::with_interceptor(MaintenanceService::new(state), check);
-    tonic::transport::Server::builder()
-        .add_service(health)
+    let maintenance = MaintenanceServer::with_interceptor(
+        MaintenanceService::new(state),
+        token::require(token.clone()),
+    );
+    let router = tonic::service::Routes::new(health)
         .add_service(maintenance)
-        .serve_with_incoming_shutdown(
-            service_runtime::grpc::incoming(listener),
-            shutdown.cancelled_owned(),
-        )
+        .prepare()
+        .into_axum_router()
+        .route(
+            "/metrics",
+            get(move |headers: HeaderMap| metrics(headers, token.clone())),
+        );
+    // Small gRPC calls are answered at once, not after a delayed ACK.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY on an admin connection");
+        }
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }
 
-fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {
-    left.len() == right.len()
-        && left
-            .iter()
-            .zip(right)
-            .fold(0, |diff, (a, b)| diff | (a ^ b))
-            == 0
+/// `GET /metrics`, behind the admin token when there is one.
+async fn metrics(headers: HeaderMap, token: Option<SharedToken>) -> Response {
+    if let Some(token) = token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .map(|value| value.as_bytes());
+        if !token.accepts(presented) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "the admin token is missing or wrong\n",
+            )
+                .into_response();
+        }
+    }
+    render_metrics().await.into_response()
 }

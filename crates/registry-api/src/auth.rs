@@ -1,8 +1,10 @@
 //! Every request behind auth-service: Basic credentials are verified over
 //! gRPC (and remembered for a short time under a keyed hash, never the
 //! password itself), then the action on the repository is authorized.
-//! Repeated failures are slowed and then refused. When auth-service cannot
-//! be reached, requests that need it get 503: never anonymous access.
+//! Repeated failures from one client are slowed and then refused, for that
+//! client only. When auth-service cannot be reached, requests that need it
+//! get 503: never anonymous access. User names are never logged here:
+//! auth-service logs the ones that exist.
 
 mod cache;
 mod limiter;
@@ -21,12 +23,17 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use self::cache::{AuthCache, CredentialKey};
-use self::limiter::{FailureLimiter, Verdict};
+use self::limiter::FailureLimiter;
+use crate::client_address::TrustedProxies;
+use service_runtime::token::SharedToken;
 
 /// How often auth-service is asked whether its files changed.
 const STATUS_POLL: Duration = Duration::from_secs(2);
-/// Longest wait for one auth-service call.
+/// Longest wait for a permission or status call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for a password check: auth-service queues them behind its
+/// CPU-bound workers rather than failing a burst of logins.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a request wants to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,8 +77,11 @@ pub(crate) const REALM: &str = "Berth";
 #[derive(Debug)]
 pub struct AuthGate {
     client: AuthenticatorClient<Channel>,
+    /// Presented on every call, when auth-service expects one.
+    token: Option<SharedToken>,
     cache: AuthCache,
     limiter: FailureLimiter,
+    proxies: TrustedProxies,
 }
 
 fn unavailable(error: &tonic::Status) -> RegistryError {
@@ -84,18 +94,34 @@ fn unavailable(error: &tonic::Status) -> RegistryError {
 }
 
 impl AuthGate {
-    /// A gate that talks to auth-service at `endpoint`, connecting lazily
-    /// and reconnecting by itself.
-    pub fn connect(endpoint: &url::Url) -> Result<Arc<AuthGate>, tonic::transport::Error> {
+    /// A gate that talks to auth-service at `endpoint` presenting
+    /// `token`, connecting lazily and reconnecting by itself, and that
+    /// believes `X-Forwarded-For` from `proxies` only.
+    pub fn connect(
+        endpoint: &url::Url,
+        token: Option<SharedToken>,
+        proxies: TrustedProxies,
+    ) -> Result<Arc<AuthGate>, tonic::transport::Error> {
         let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
             .connect_timeout(Duration::from_secs(2))
-            .timeout(CALL_TIMEOUT)
             .connect_lazy();
         Ok(Arc::new(AuthGate {
             client: AuthenticatorClient::new(channel),
+            token,
             cache: AuthCache::default(),
             limiter: FailureLimiter::default(),
+            proxies,
         }))
+    }
+
+    /// A call to auth-service: the token attached, a deadline set.
+    fn request<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(timeout);
+        if let Some(token) = &self.token {
+            token.attach(&mut request);
+        }
+        request
     }
 
     /// Asks auth-service for its file generation until `shutdown`, so a
@@ -107,7 +133,8 @@ impl AuthGate {
                 () = shutdown.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            match self.client.clone().status(StatusRequest {}).await {
+            let request = self.request(StatusRequest {}, CALL_TIMEOUT);
+            match self.client.clone().status(request).await {
                 Ok(status) => {
                     let status = status.into_inner();
                     self.cache.observe_generation(status.generation);
@@ -127,11 +154,12 @@ impl AuthGate {
     }
 
     /// Who sent the request: the verified user of its `Authorization`
-    /// header, or anonymous when it has none.
+    /// header, or anonymous when it has none. `peer` is the connection's
+    /// address; the client's comes from it and the trusted proxies.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
-        client: Option<IpAddr>,
+        peer: Option<IpAddr>,
     ) -> Result<Principal, RegistryError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Ok(Principal::Anonymous);
@@ -139,18 +167,11 @@ impl AuthGate {
         let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| {
             self.unauthorized("the Authorization header is not Basic credentials")
         })?;
-        match self.limiter.check(&user, client) {
-            Verdict::Allow => {}
-            Verdict::Refuse { retry_after } => {
-                metrics::counter!("auth_refused_total", "reason" => "rate_limited").increment(1);
-                return Err(RegistryError::new(
-                    ErrorCode::TooManyRequests,
-                    "too many failed logins; wait before trying again",
-                )
-                .with_detail(
-                    serde_json::json!({ "retryAfterSeconds": retry_after.as_secs().max(1) }),
-                ));
-            }
+        let client = self.proxies.client(peer, headers);
+        // Before the cache: a limited client must not learn that a guess
+        // matches a login someone else made a moment ago.
+        if let Some(retry_after) = self.limiter.refused(&user, client) {
+            return Err(too_many(retry_after));
         }
         let key = self.cache.credential_key(&user, &password);
         if let Some(principal) = self.cache.verified(&key) {
@@ -166,28 +187,31 @@ impl AuthGate {
         key: CredentialKey,
         client: Option<IpAddr>,
     ) -> Result<Principal, RegistryError> {
+        let attempt = self.limiter.begin(&user, client).map_err(too_many)?;
         let request = VerifyRequest {
-            username: user.clone(),
+            username: user,
             password,
+            client_address: client
+                .map(|address| address.to_string())
+                .unwrap_or_default(),
         };
         let response = self
             .client
             .clone()
-            .verify(request)
+            .verify(self.request(request, VERIFY_TIMEOUT))
             .await
             .map_err(|error| unavailable(&error))?
             .into_inner();
         self.cache.observe_generation(response.generation);
         if response.outcome == VerifyOutcome::Accepted as i32 {
-            self.limiter.succeeded(&user);
+            attempt.succeeded();
             self.cache
                 .remember_verified(key, response.principal.clone());
             return Ok(Principal::User(response.principal));
         }
         metrics::counter!("auth_refused_total", "reason" => "bad_credentials").increment(1);
-        let delay = self.limiter.failed(&user, client);
-        tokio::time::sleep(delay).await;
-        tracing::info!(user = %user, client = ?client, "credentials rejected");
+        tokio::time::sleep(attempt.failed()).await;
+        tracing::info!(client = ?client, "login refused: wrong user name or password");
         Err(self.unauthorized("user name or password is wrong"))
     }
 
@@ -247,7 +271,7 @@ impl AuthGate {
             let response = self
                 .client
                 .clone()
-                .authorize(request)
+                .authorize(self.request(request, CALL_TIMEOUT))
                 .await
                 .map_err(|error| unavailable(&error))?
                 .into_inner();
@@ -272,6 +296,16 @@ impl AuthGate {
             .map(|answer| answer.unwrap_or(false))
             .collect())
     }
+}
+
+/// 429 `TOOMANYREQUESTS` for a client that failed too often.
+fn too_many(retry_after: Duration) -> RegistryError {
+    metrics::counter!("auth_refused_total", "reason" => "rate_limited").increment(1);
+    RegistryError::new(
+        ErrorCode::TooManyRequests,
+        "too many failed logins from this address; wait before trying again",
+    )
+    .with_detail(serde_json::json!({ "retryAfterSeconds": retry_after.as_secs().max(1) }))
 }
 
 /// `Basic base64(user:password)` → (user, password).

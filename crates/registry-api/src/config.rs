@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use service_runtime::LogFormat;
+use service_runtime::token::{SharedToken, TokenError};
 
 /// The OCI Distribution API over a blob store.
 #[derive(Clone, Debug, clap::Parser)]
@@ -27,13 +28,30 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_AUTH_ENDPOINT")]
     pub auth_endpoint: Option<url::Url>,
 
-    /// Shared token the admin gRPC callers (gc-worker) must present.
+    /// The token auth-service expects (its --token). Shows in `ps` as a
+    /// flag: prefer --auth-token-file or the environment.
+    #[arg(long, env = "REGISTRY_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+
+    /// File holding the auth-service token (wins over --auth-token).
+    #[arg(long, env = "REGISTRY_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<std::path::PathBuf>,
+
+    /// Shared token every caller of the admin port (gc-worker, ui-backend,
+    /// Prometheus on /metrics) must present. Shows in `ps` as a flag:
+    /// prefer --admin-token-file or the environment.
     #[arg(long, env = "REGISTRY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
     /// File holding the admin token (wins over --admin-token).
     #[arg(long, env = "REGISTRY_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<std::path::PathBuf>,
+
+    /// Proxies (addresses or CIDR ranges, comma separated) whose
+    /// `X-Forwarded-For` is believed: the edge HAProxy. From anyone else
+    /// the header is ignored and the peer address is the client's.
+    #[arg(long, env = "REGISTRY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_address::parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Start refusing pushes and deletes (pulls keep working).
     #[arg(long, env = "REGISTRY_READ_ONLY_ON_BOOT")]
@@ -52,8 +70,11 @@ impl Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 5001)),
             storage: storage.into(),
             auth_endpoint: None,
+            auth_token: None,
+            auth_token_file: None,
             admin_token: None,
             admin_token_file: None,
+            trusted_proxies: Vec::new(),
             read_only_on_boot: false,
             log_format: LogFormat::Text,
         }
@@ -62,12 +83,20 @@ impl Config {
 
 impl Config {
     /// The admin token from `--admin-token-file` or `--admin-token`.
-    pub fn admin_token(&self) -> Result<Option<String>, crate::ServeError> {
-        let file = self.admin_token_file.as_deref();
-        // An error names the file: only reading one can fail.
-        service_runtime::inline_or_file(self.admin_token.as_deref(), file).map_err(|error| {
-            let path = self.admin_token_file.clone().unwrap_or_default();
-            crate::ServeError::AdminTokenFile(path, error)
-        })
+    pub fn admin_token(&self) -> Result<Option<SharedToken>, TokenError> {
+        SharedToken::load(
+            self.admin_token.as_deref(),
+            self.admin_token_file.as_deref(),
+            "--admin-token",
+        )
+    }
+
+    /// The auth-service token from `--auth-token-file` or `--auth-token`.
+    pub fn auth_token(&self) -> Result<Option<SharedToken>, TokenError> {
+        SharedToken::load(
+            self.auth_token.as_deref(),
+            self.auth_token_file.as_deref(),
+            "--auth-token",
+        )
     }
 }

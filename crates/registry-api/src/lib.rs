@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod app;
 mod auth;
+mod client_address;
 mod config;
 mod endpoint;
 mod error;
@@ -20,6 +21,7 @@ mod write_gate;
 
 pub use app::{App, AppState};
 pub use auth::AuthGate;
+pub use client_address::TrustedProxies;
 pub use config::Config;
 pub use router::router;
 pub use write_gate::WriteGate;
@@ -34,10 +36,10 @@ pub enum ServeError {
     Storage(#[from] registry_storage::OpenError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
-    #[error("the admin gRPC server failed: {0}")]
-    Admin(#[from] tonic::transport::Error),
-    #[error("--admin-token-file {0}: {1}")]
-    AdminTokenFile(std::path::PathBuf, std::io::Error),
+    #[error("the admin port failed: {0}")]
+    Admin(std::io::Error),
+    #[error(transparent)]
+    Token(#[from] service_runtime::token::TokenError),
     #[error("--auth-endpoint {0}: {1}")]
     AuthEndpoint(url::Url, tonic::transport::Error),
 }
@@ -51,9 +53,15 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let store = registry_storage::Store::open(&config.storage)?;
+    let admin_token = config.admin_token()?;
+    let admin_address = admin_listener.local_addr().map_err(ServeError::Http)?;
+    if admin_token.is_none() && !admin_address.ip().is_loopback() {
+        tracing::warn!(admin = %admin_address, "the admin port is reachable beyond this machine and has no token: anyone who reaches it can hold the registry read-only; set --admin-token-file");
+    }
     let auth = match &config.auth_endpoint {
         Some(endpoint) => {
-            let gate = AuthGate::connect(endpoint)
+            let proxies = TrustedProxies::new(config.trusted_proxies.clone());
+            let gate = AuthGate::connect(endpoint, config.auth_token()?, proxies)
                 .map_err(|error| ServeError::AuthEndpoint(endpoint.clone(), error))?;
             tokio::spawn(gate.clone().follow_generation(shutdown.clone()));
             tracing::info!(%endpoint, "checking credentials with auth-service");
@@ -66,7 +74,6 @@ pub async fn run(
             None
         }
     };
-    let admin_token = config.admin_token()?;
     let state = AppState::new(store, WriteGate::new(config.read_only_on_boot), auth);
     match state.store.read_lease().await {
         Ok(lease) => state.write_gate.observe(lease),
@@ -94,7 +101,7 @@ pub async fn run(
     let admin = admin::serve(admin_listener, state, admin_token, shutdown.clone());
     let (http, admin) = tokio::join!(http, admin);
     http.map_err(ServeError::Http)?;
-    admin?;
+    admin.map_err(ServeError::Admin)?;
     tracing::info!("registry-api stopped");
     Ok(())
 }

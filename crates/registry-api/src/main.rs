@@ -1,12 +1,17 @@
 //! The `registry-api` binary: parse the configuration, bind, serve.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use service_runtime::token::warn_if_on_command_line;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = registry_api::Config::parse();
+    let matches = registry_api::Config::command().get_matches();
+    let config =
+        registry_api::Config::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     service_runtime::init_tracing(config.log_format);
+    warn_if_on_command_line(&matches, "admin_token", "--admin-token");
+    warn_if_on_command_line(&matches, "auth_token", "--auth-token");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;

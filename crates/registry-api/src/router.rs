@@ -1,7 +1,7 @@
 //! The HTTP router: `/v2/` and `/v2/{*rest}` go to one dispatcher that
-//! parses the typed [`Endpoint`] and calls its handler; `/healthz` and
-//! `/metrics` sit beside them. Every response carries the API version
-//! header and a request id.
+//! parses the typed [`Endpoint`] and calls its handler; `/healthz` sits
+//! beside them (`/metrics` is on the admin port, off the edge). Every
+//! response carries the API version header and a request id.
 
 use axum::Router;
 use axum::body::Body;
@@ -19,7 +19,7 @@ use crate::access;
 use crate::endpoint::Endpoint;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{blobs, listing, manifests, referrers, uploads};
-use crate::metrics::{RouteLabel, record_metrics, render_metrics};
+use crate::metrics::{RouteLabel, record_metrics};
 use crate::query::Query;
 use crate::write_gate::mode_header;
 
@@ -31,7 +31,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(render_metrics))
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(record_metrics))

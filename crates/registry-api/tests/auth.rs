@@ -255,9 +255,9 @@ async fn reloads_apply_and_a_broken_file_keeps_the_last_good_one() {
         StatusCode::FORBIDDEN,
         "the last good policy stays in force"
     );
-    let metrics = setup
-        .get("/metrics", None)
+    let metrics = reqwest::get(format!("http://{}/metrics", setup.registry.admin_addr))
         .await
+        .expect("metrics")
         .text()
         .await
         .expect("metrics");

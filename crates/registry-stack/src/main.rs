@@ -1,7 +1,8 @@
 //! `registry-stack`: the whole registry on one machine, for trying Berth
 //! out and for development. It runs auth-service, registry-api and
 //! gc-worker (weekly) in one process, each on its own loopback port, talking
-//! gRPC to each other exactly as in production, over one data directory.
+//! gRPC to each other exactly as in production (shared tokens included),
+//! over one data directory.
 
 mod first_start;
 
@@ -11,13 +12,15 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use service_runtime::LogFormat;
+use service_runtime::token::SharedToken;
 use tokio::net::TcpListener;
 
 /// Every Berth service in one process, on loopback, over one data directory.
 #[derive(Debug, clap::Parser)]
 #[command(name = "registry-stack", version, about)]
 struct Config {
-    /// Directory for the store (`registry/`) and the users (`htpasswd`).
+    /// Directory for the store (`registry/`), the users (`htpasswd`) and
+    /// the services' shared tokens (`admin-token`, `auth-token`).
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
 
@@ -57,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
     gc_worker::parse_schedule(&config.gc_schedule)?;
     let htpasswd = config.data_dir.join("htpasswd");
     first_start::ensure_admin(&htpasswd)?;
+    let admin_token = config.data_dir.join("admin-token");
+    let auth_token = config.data_dir.join("auth-token");
+    first_start::ensure_token(&admin_token)?;
+    first_start::ensure_token(&auth_token)?;
 
     let storage = config.data_dir.join("registry");
     let storage = storage
@@ -67,6 +74,11 @@ async fn main() -> anyhow::Result<()> {
     api.listen = config.listen;
     api.admin_listen = config.admin_listen;
     api.auth_endpoint = Some(format!("http://{}", config.auth_listen).parse()?);
+    api.admin_token_file = Some(admin_token.clone());
+    api.auth_token_file = Some(auth_token.clone());
+    // A proxy put in front of the stack on this machine connects from here.
+    api.trusted_proxies = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
+    let auth_token = SharedToken::load(None, Some(&auth_token), "--auth-token")?;
     let auth_listener = bind(config.auth_listen, "--auth-listen").await?;
     let listener = bind(api.listen, "--listen").await?;
     let admin = bind(api.admin_listen, "--admin-listen").await?;
@@ -76,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         htpasswd,
         None,
         auth_listener,
+        auth_token,
         shutdown.clone(),
     ));
     let gc = gc_worker::GcConfig {
@@ -87,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         grace: std::time::Duration::from_secs(3600),
         upload_max_age: std::time::Duration::from_secs(24 * 3600),
         admin_token: None,
-        admin_token_file: None,
+        admin_token_file: Some(admin_token),
         log_format: config.log_format,
     };
     let collector = gc_worker::serve(gc, &config.gc_schedule, None, shutdown.clone());

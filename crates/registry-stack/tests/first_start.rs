@@ -12,6 +12,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_registry-stack");
 struct Stack {
     child: std::process::Child,
     url: String,
+    /// `http://127.0.0.1:<admin port>`.
+    admin_url: String,
 }
 
 impl Drop for Stack {
@@ -40,7 +42,12 @@ async fn start(data: &std::path::Path) -> (Stack, Vec<String>) {
         .expect("registry-stack");
     let stdout = child.stdout.take().expect("stdout");
     let url = format!("http://127.0.0.1:{listen}");
-    let stack = Stack { child, url };
+    let admin_url = format!("http://127.0.0.1:{admin}");
+    let stack = Stack {
+        child,
+        url,
+        admin_url,
+    };
     for _ in 0..200 {
         if reqwest::get(format!("{}/healthz", stack.url)).await.is_ok() {
             break;
@@ -106,6 +113,34 @@ async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
         async || report.exists(),
     )
     .await;
+    for secret in ["htpasswd", "admin-token", "auth-token"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join(secret))
+            .expect(secret)
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{secret} is readable by its owner only"
+        );
+    }
+    let token = std::fs::read_to_string(data.path().join("admin-token")).expect("admin token");
+    assert!(token.trim().len() >= 32);
+    let metrics = format!("{}/metrics", stack.admin_url);
+    let anonymous = client.get(&metrics).send().await.expect("GET");
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "the stack's admin port needs its token"
+    );
+    let scraped = client
+        .get(&metrics)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(scraped.status(), 200);
     drop(stack);
 
     let (_again, printed) = start(data.path()).await;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use service_runtime::token::SharedToken;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -91,10 +92,19 @@ pub struct TestAuth {
 impl TestAuth {
     /// Serves the users of `htpasswd` under the optional `policy`.
     pub async fn start(htpasswd: &std::path::Path, policy: Option<&std::path::Path>) -> Self {
+        TestAuth::start_with_token(htpasswd, policy, None).await
+    }
+
+    /// The same, refusing callers that do not present `token`.
+    pub async fn start_with_token(
+        htpasswd: &std::path::Path,
+        policy: Option<&std::path::Path>,
+        token: Option<SharedToken>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding the auth port");
-        TestAuth::serve(listener, htpasswd, policy)
+        TestAuth::serve(listener, htpasswd, policy, token)
     }
 
     /// Serves again on the address it had, after [`TestAuth::stop`].
@@ -106,27 +116,29 @@ impl TestAuth {
         let listener = TcpListener::bind(addr)
             .await
             .expect("binding the auth port again");
-        TestAuth::serve(listener, htpasswd, policy)
+        TestAuth::serve(listener, htpasswd, policy, None)
     }
 
     fn serve(
         listener: TcpListener,
         htpasswd: &std::path::Path,
         policy: Option<&std::path::Path>,
+        token: Option<SharedToken>,
     ) -> Self {
         let addr = listener.local_addr().expect("bound address");
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone();
         let (htpasswd, policy) = (htpasswd.to_owned(), policy.map(ToOwned::to_owned));
         let task = tokio::spawn(async move {
-            if let Err(error) = auth_service::run(htpasswd, policy, listener, token).await {
+            if let Err(error) = auth_service::run(htpasswd, policy, listener, token, shutdown).await
+            {
                 panic!("auth-service failed: {error}");
             }
         });
         TestAuth {
             url: format!("http://{addr}"),
             addr,
-            shutdown,
+            shutdown: stop,
             task: Some(task),
         }
     }

@@ -1,6 +1,13 @@
-//! Failed logins are counted per user and per client address over a
-//! window: after a few, each further failure is answered slowly; after
-//! more, attempts are refused (429) until the window ends.
+//! Failed logins are counted per (user, client address) and per client
+//! address over all users, over a window. Past a few, each further failure
+//! is answered slowly; past more, that client's attempts are refused (429)
+//! until the window ends. The counts a client builds only ever stop that
+//! client: nobody can lock anybody else out, and a user logs in from their
+//! own address whatever is guessed against their name elsewhere.
+//!
+//! An attempt is reserved before the password is checked and counts as a
+//! failure unless it succeeds, so concurrent guesses cannot outrun the
+//! limit, and neither can guesses that overload auth-service.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,32 +16,47 @@ use std::time::{Duration, Instant};
 
 /// The window failures are counted over.
 const WINDOW: Duration = Duration::from_secs(60);
-/// Failures answered at normal speed.
-const FREE_FAILURES: u32 = 3;
-/// Failures after which attempts are refused until the window ends.
-const REFUSE_AFTER: u32 = 10;
 /// Extra delay per failure past the free ones.
 const DELAY_STEP: Duration = Duration::from_millis(250);
+/// The longest an answer is held back.
+const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Keys tracked at most; past this, finished windows are swept.
 const MAX_KEYS: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    User(String),
+    /// One user from one address: guessing one password.
+    Pair(String, Option<IpAddr>),
+    /// One address over every user: spraying one password.
     Client(IpAddr),
+}
+
+impl Key {
+    /// Failures answered at normal speed, and failures (with attempts in
+    /// flight) after which attempts are refused.
+    fn limits(&self) -> (u32, u32) {
+        match self {
+            Key::Pair(..) => (3, 10),
+            Key::Client(_) => (10, 100),
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Count {
     failures: u32,
+    in_flight: u32,
     since: Instant,
 }
 
-/// What to do with an attempt.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Allow,
-    Refuse { retry_after: Duration },
+impl Count {
+    fn fresh(now: Instant) -> Self {
+        Count {
+            failures: 0,
+            in_flight: 0,
+            since: now,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,55 +64,121 @@ pub struct FailureLimiter {
     counts: Mutex<HashMap<Key, Count>>,
 }
 
-fn keys(user: &str, client: Option<IpAddr>) -> impl Iterator<Item = Key> {
-    std::iter::once(Key::User(user.to_owned())).chain(client.map(Key::Client))
+/// A login attempt that holds its place in the counts until it is settled;
+/// dropped unsettled (auth-service unreachable, the client gone), it counts
+/// as a failure.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    limiter: &'a FailureLimiter,
+    keys: Vec<Key>,
+    settled: bool,
+}
+
+fn keys(user: &str, client: Option<IpAddr>) -> Vec<Key> {
+    let pair = Key::Pair(user.to_owned(), client);
+    std::iter::once(pair)
+        .chain(client.map(Key::Client))
+        .collect()
 }
 
 impl FailureLimiter {
-    pub fn check(&self, user: &str, client: Option<IpAddr>) -> Verdict {
+    /// How long `client` must wait before trying `user` again, if it is
+    /// refused now.
+    pub fn refused(&self, user: &str, client: Option<IpAddr>) -> Option<Duration> {
         let counts = self.counts.lock().expect("never poisoned");
-        let now = Instant::now();
-        keys(user, client)
-            .filter_map(|key| counts.get(&key))
-            .filter(|count| now < count.since + WINDOW && count.failures >= REFUSE_AFTER)
-            .map(|count| count.since + WINDOW - now)
-            .max()
-            .map_or(Verdict::Allow, |retry_after| Verdict::Refuse {
-                retry_after,
-            })
+        refusal(&counts, &keys(user, client), Instant::now())
     }
 
-    /// Records a failure; returns how long to hold the answer back.
-    pub fn failed(&self, user: &str, client: Option<IpAddr>) -> Duration {
+    /// Reserves an attempt, or says how long to wait.
+    pub fn begin(&self, user: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, Duration> {
+        let keys = keys(user, client);
         let mut counts = self.counts.lock().expect("never poisoned");
         let now = Instant::now();
         if counts.len() >= MAX_KEYS {
-            counts.retain(|_, count| now < count.since + WINDOW);
+            counts.retain(|_, count| count.in_flight > 0 || now < count.since + WINDOW);
         }
-        let mut worst = 0;
-        for key in keys(user, client) {
-            let count = counts.entry(key).or_insert(Count {
-                failures: 0,
-                since: now,
-            });
+        if let Some(retry_after) = refusal(&counts, &keys, now) {
+            return Err(retry_after);
+        }
+        for key in &keys {
+            let count = counts
+                .entry(key.clone())
+                .or_insert_with(|| Count::fresh(now));
             if now >= count.since + WINDOW {
                 *count = Count {
-                    failures: 0,
-                    since: now,
+                    in_flight: count.in_flight,
+                    ..Count::fresh(now)
                 };
             }
-            count.failures += 1;
-            worst = worst.max(count.failures);
+            count.in_flight += 1;
         }
-        DELAY_STEP * worst.saturating_sub(FREE_FAILURES)
+        Ok(Attempt {
+            limiter: self,
+            keys,
+            settled: false,
+        })
+    }
+}
+
+/// The longest wait any of `keys` imposes now, if one is at its limit.
+fn refusal(counts: &HashMap<Key, Count>, keys: &[Key], now: Instant) -> Option<Duration> {
+    keys.iter()
+        .filter_map(|key| Some((key, counts.get(key)?)))
+        .filter(|(key, count)| {
+            let failures = if now < count.since + WINDOW {
+                count.failures
+            } else {
+                0
+            };
+            failures + count.in_flight >= key.limits().1
+        })
+        .map(|(_, count)| (count.since + WINDOW).saturating_duration_since(now))
+        .max()
+        .map(|wait| wait.max(Duration::from_secs(1)))
+}
+
+impl Attempt<'_> {
+    /// The password was wrong: returns how long to hold the answer back.
+    pub fn failed(mut self) -> Duration {
+        self.settled = true;
+        self.settle(true)
     }
 
-    /// A good login clears the user's count (not the address's).
-    pub fn succeeded(&self, user: &str) {
-        self.counts
-            .lock()
-            .expect("never poisoned")
-            .remove(&Key::User(user.to_owned()));
+    /// The login succeeded: the pair's failures are forgotten (not the
+    /// address's).
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        self.settle(false);
+    }
+
+    fn settle(&self, failed: bool) -> Duration {
+        let mut counts = self.limiter.counts.lock().expect("never poisoned");
+        let mut delay = Duration::ZERO;
+        for key in &self.keys {
+            let Some(count) = counts.get_mut(key) else {
+                continue;
+            };
+            count.in_flight = count.in_flight.saturating_sub(1);
+            match (failed, key) {
+                (true, _) => {
+                    count.failures += 1;
+                    let free = key.limits().0;
+                    let step = DELAY_STEP * count.failures.saturating_sub(free);
+                    delay = delay.max(step.min(MAX_DELAY));
+                }
+                (false, Key::Pair(..)) => count.failures = 0,
+                (false, Key::Client(_)) => {}
+            }
+        }
+        delay
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(true);
+        }
     }
 }
 
@@ -98,31 +186,78 @@ impl FailureLimiter {
 mod tests {
     use super::*;
 
+    fn address(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([192, 0, 2, last]))
+    }
+
     #[test]
-    fn failures_slow_down_then_refuse() {
+    fn a_guessing_client_is_slowed_then_refused_and_nobody_else() {
         let limiter = FailureLimiter::default();
-        let client = Some(IpAddr::from([127, 0, 0, 1]));
-        for _ in 0..FREE_FAILURES {
-            assert_eq!(limiter.failed("mallory", client), Duration::ZERO);
+        let (attacker, victim) = (address(1), address(2));
+        let mut delays = Vec::new();
+        for _ in 0..10 {
+            delays.push(limiter.begin("alice", attacker).expect("allowed").failed());
         }
-        assert_eq!(limiter.failed("mallory", client), DELAY_STEP);
-        assert_eq!(limiter.check("mallory", client), Verdict::Allow);
-        for _ in 0..REFUSE_AFTER {
-            limiter.failed("mallory", client);
-        }
-        assert!(matches!(
-            limiter.check("mallory", client),
-            Verdict::Refuse { .. }
-        ));
+        assert_eq!(delays[2], Duration::ZERO);
+        assert_eq!(delays[3], DELAY_STEP);
         assert!(
-            matches!(
-                limiter.check("someone-else", client),
-                Verdict::Refuse { .. }
-            ),
-            "per address too"
+            limiter.begin("alice", attacker).is_err(),
+            "the guesser is refused"
         );
-        assert_eq!(limiter.check("someone-else", None), Verdict::Allow);
-        limiter.succeeded("mallory");
-        assert_eq!(limiter.check("mallory", None), Verdict::Allow);
+        assert!(limiter.refused("alice", attacker).is_some());
+        assert!(
+            limiter.refused("alice", victim).is_none(),
+            "alice from her own address"
+        );
+        limiter.begin("alice", victim).expect("allowed").succeeded();
+        assert!(
+            limiter.begin("bob", attacker).is_ok(),
+            "other users from the attacker's address"
+        );
+    }
+
+    #[test]
+    fn concurrent_attempts_are_reserved_before_they_are_checked() {
+        let limiter = FailureLimiter::default();
+        let attempts: Vec<_> = (0..60)
+            .filter_map(|_| limiter.begin("alice", address(1)).ok())
+            .collect();
+        assert_eq!(attempts.len(), 10, "only the limit's worth run at once");
+        drop(attempts);
+        assert!(
+            limiter.begin("alice", address(1)).is_err(),
+            "unsettled attempts count as failures"
+        );
+    }
+
+    #[test]
+    fn spraying_one_password_over_many_users_is_capped_per_address() {
+        let limiter = FailureLimiter::default();
+        for user in 0..100 {
+            let _ = limiter
+                .begin(&format!("user{user}"), address(1))
+                .map(Attempt::failed);
+        }
+        assert!(limiter.begin("someone", address(1)).is_err());
+        assert!(limiter.begin("someone", address(2)).is_ok());
+    }
+
+    #[test]
+    fn success_clears_the_pair() {
+        let limiter = FailureLimiter::default();
+        for _ in 0..5 {
+            let _ = limiter.begin("alice", address(1)).map(Attempt::failed);
+        }
+        limiter
+            .begin("alice", address(1))
+            .expect("allowed")
+            .succeeded();
+        assert_eq!(
+            limiter
+                .begin("alice", address(1))
+                .expect("allowed")
+                .failed(),
+            Duration::ZERO
+        );
     }
 }

@@ -1,0 +1,141 @@
+//! Who the client is, by address: the peer, unless the peer is a trusted
+//! proxy (the edge HAProxy), in which case the nearest address in
+//! `X-Forwarded-For` that is not itself a trusted proxy. A client can
+//! prepend anything to the header, but never past the proxies' own
+//! entries, so forged values are never believed.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+/// The proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Default)]
+pub struct TrustedProxies {
+    ranges: Vec<IpNet>,
+    /// Whether the hint about an untrusted forwarder was logged already.
+    hinted: AtomicBool,
+}
+
+/// `--trusted-proxies` entries: an address or a CIDR range.
+pub fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an IP address nor a CIDR range"))
+}
+
+impl TrustedProxies {
+    pub fn new(ranges: Vec<IpNet>) -> Self {
+        TrustedProxies {
+            ranges,
+            hinted: AtomicBool::new(false),
+        }
+    }
+
+    fn trusts(&self, address: IpAddr) -> bool {
+        let address = canonical(address);
+        self.ranges.iter().any(|range| range.contains(&address))
+    }
+
+    /// The client's address for a request from `peer` with `headers`.
+    pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer.map(canonical)?;
+        let forwarded = forwarded_for(headers);
+        if !self.trusts(peer) {
+            if !forwarded.is_empty() && !self.hinted.swap(true, Ordering::Relaxed) {
+                tracing::info!(%peer, "X-Forwarded-For from a peer that is not a trusted proxy is ignored; add the edge proxy to --trusted-proxies if this is it");
+            }
+            return Some(peer);
+        }
+        let mut client = peer;
+        for entry in forwarded.iter().rev() {
+            match entry {
+                Some(address) if self.trusts(*address) => client = *address,
+                Some(address) => return Some(*address),
+                // An entry that does not parse: the proxy recorded something
+                // odd, so stop at the last address known good.
+                None => return Some(client),
+            }
+        }
+        Some(client)
+    }
+}
+
+/// Every `X-Forwarded-For` entry in order, `None` where one does not parse.
+fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
+        .map(|entry| entry.trim().parse().ok().map(canonical))
+        .collect()
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4, so one client has one key.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().expect("header value"));
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address")
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let proxies = TrustedProxies::new(vec![parse_proxy("10.0.0.0/24").expect("range")]);
+        let forged = headers(&["1.2.3.4"]);
+        assert_eq!(
+            proxies.client(Some(ip("198.51.100.7")), &forged),
+            Some(ip("198.51.100.7"))
+        );
+        let through_edge = headers(&["1.2.3.4, 203.0.113.9"]);
+        assert_eq!(
+            proxies.client(Some(ip("10.0.0.2")), &through_edge),
+            Some(ip("203.0.113.9"))
+        );
+        let two_proxies = headers(&["203.0.113.9", "10.0.0.3"]);
+        assert_eq!(
+            proxies.client(Some(ip("10.0.0.2")), &two_proxies),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            proxies.client(Some(ip("10.0.0.2")), &HeaderMap::new()),
+            Some(ip("10.0.0.2"))
+        );
+        let garbage = headers(&["not-an-address"]);
+        assert_eq!(
+            proxies.client(Some(ip("10.0.0.2")), &garbage),
+            Some(ip("10.0.0.2"))
+        );
+        let mapped = proxies.client(Some(ip("::ffff:10.0.0.2")), &through_edge);
+        assert_eq!(mapped, Some(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn proxies_are_addresses_or_ranges() {
+        assert_eq!(
+            parse_proxy("127.0.0.1").expect("address").to_string(),
+            "127.0.0.1/32"
+        );
+        assert!(parse_proxy("10.0.0.0/8").is_ok());
+        assert!(parse_proxy("::1").is_ok());
+        assert!(parse_proxy("proxy.example.com").is_err());
+    }
+}
