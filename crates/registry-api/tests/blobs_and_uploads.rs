@@ -354,3 +354,80 @@ async fn metrics_are_not_on_the_public_port() {
     assert_eq!(app.get("/metrics").await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
 }
+
+/// A chunk whose body is still arriving holds the session: a close racing
+/// it is answered 409 instead of publishing a file the chunk then writes
+/// into, and the session carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_racing_a_slow_chunk_never_publishes_a_file_still_written() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let registry = test_support::TestRegistry::start(store.path().to_str().expect("utf-8")).await;
+    let client = reqwest::Client::new();
+    let base = registry.url.clone();
+    let started = test_support::start_upload(&client, &base, "r").await;
+    let location = format!(
+        "{base}{}",
+        started.headers()["location"].to_str().expect("text")
+    );
+    let first = Blob::new("application/octet-stream", test_support::random_bytes(5000));
+    let patched = client
+        .patch(&location)
+        .header("content-range", "0-4999")
+        .body(first.bytes.clone())
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(patched.status(), 202);
+
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let slow = tokio::spawn(
+        client
+            .patch(&location)
+            .header("content-range", "5000-6023")
+            .header("content-length", "1024")
+            .body(body)
+            .send(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let close = client
+        .put(format!("{location}?digest={}", first.digest))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(close.status(), 409, "a chunk is still being written");
+    let rest = test_support::random_bytes(1024);
+    sender.send(Ok(rest.clone().into())).await.expect("send");
+    drop(sender);
+    assert_eq!(slow.await.expect("task").expect("PATCH").status(), 202);
+    let head = client
+        .head(format!("{base}/v2/r/blobs/{}", first.digest))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(
+        head.status(),
+        404,
+        "nothing was published under the first part's digest"
+    );
+
+    let whole = Blob::new(
+        "application/octet-stream",
+        [first.bytes.to_vec(), rest].concat(),
+    );
+    let closed = client
+        .put(format!("{location}?digest={}", whole.digest))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(closed.status(), 201);
+    let pulled = client
+        .get(format!("{base}/v2/r/blobs/{}", whole.digest))
+        .send()
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(pulled, whole.bytes);
+}

@@ -2,7 +2,9 @@
 //! each chunk is appended to, so closing an upload is a rename rather than
 //! a copy. The file is locked while a chunk is appended, and a chunk that
 //! fails midway is cut off again, so the file always holds exactly the
-//! chunks that were acknowledged.
+//! chunks that were acknowledged. Closing takes the same lock for the
+//! rename, and a chunk checks, once it holds the lock, that the file is
+//! still the session's: no write can reach a published blob.
 //!
 //! One blocking thread per chunk opens the file, writes every block and
 //! then keeps or cuts off the chunk, so a chunk costs the request no more
@@ -100,21 +102,78 @@ impl LocalAppender {
     }
 }
 
-/// Opens (or creates) the data file, locks it, and checks its length.
+/// Opens the data file (created by the first chunk only), locks it, and
+/// checks that it is still the session's and holds `start` bytes.
 fn open_locked(path: &Path, start: u64) -> Result<File, UploadError> {
-    if let Some(parent) = path.parent() {
+    if start == 0
+        && let Some(parent) = path.parent()
+    {
         std::fs::create_dir_all(parent)?;
     }
-    let file = OpenOptions::new()
-        .create(true)
+    let file = match OpenOptions::new()
+        .create(start == 0)
         .truncate(false)
         .write(true)
-        .open(path)?;
+        .open(path)
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(UploadError::Unknown);
+        }
+        other => other?,
+    };
     file.try_lock().map_err(|_| UploadError::Busy)?;
+    // Closed (renamed into blobs/) or cancelled while this chunk waited.
+    if !same_file(&file, path)? || !session_open(path) {
+        return Err(UploadError::Unknown);
+    }
     if file.metadata()?.len() != start {
         return Err(UploadError::Inconsistent);
     }
     Ok(file)
+}
+
+/// Whether `path` still names the open `file`.
+fn same_file(file: &File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether the session of the data file at `path` (`<session>/chunks/<file>`)
+/// still has its `startedat`: a chunk arriving after the close must not
+/// bring the session back.
+fn session_open(path: &Path) -> bool {
+    path.parent()
+        .and_then(Path::parent)
+        .is_some_and(|session| session.join("startedat").exists())
+}
+
+/// Publishes a session's data file as the blob at `target`: locked, so no
+/// chunk is being appended, and holding exactly the `size` bytes hashed.
+pub(crate) async fn publish(data: PathBuf, target: PathBuf, size: u64) -> Result<(), UploadError> {
+    tokio::task::spawn_blocking(move || {
+        let file = match File::open(&data) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(UploadError::Unknown);
+            }
+            other => other?,
+        };
+        file.try_lock().map_err(|_| UploadError::Busy)?;
+        if file.metadata()?.len() != size {
+            return Err(UploadError::Busy);
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(&data, &target)?;
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 impl BlockSink for LocalAppender {

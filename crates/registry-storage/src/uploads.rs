@@ -182,6 +182,12 @@ impl Store {
                                 self.delete_object(&key).await?;
                                 return Err(UploadError::Busy);
                             }
+                            // Closed or cancelled while this chunk was on its
+                            // way: take it back rather than revive the session.
+                            if !self.exists(&self.layout.upload_started_at(name, id)).await? {
+                                self.delete_prefix(&self.layout.upload(name, id)).await?;
+                                return Err(UploadError::Unknown);
+                            }
                         }
                         (hashing, size)
                     }
@@ -293,8 +299,12 @@ impl Store {
     /// into one object that appears complete or not at all.
     async fn publish(&self, session: &Session, digest: &Digest) -> Result<(), UploadError> {
         let target = self.layout.blob_data(digest);
+        if let (Some(root), [only]) = (&self.local_root, session.chunks.as_slice()) {
+            let (data, target) = (root.join(only.key.as_ref()), root.join(target.as_ref()));
+            return crate::local_append::publish(data, target, only.size).await;
+        }
         if let [only] = session.chunks.as_slice()
-            && (self.local_root.is_some() || only.size <= SERVER_SIDE_COPY_LIMIT)
+            && only.size <= SERVER_SIDE_COPY_LIMIT
         {
             self.objects.rename(&only.key, &target).await?;
             return Ok(());
