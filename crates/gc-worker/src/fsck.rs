@@ -1,10 +1,12 @@
 //! The store checker (`gc-worker fsck`): what a client pulling from the
 //! registry would find broken. Every tag resolves to a manifest of its
 //! repository; every manifest's bytes exist, and so do its blobs (with a
-//! link that lets the repository serve them), its children and its
-//! subject; no referrers entry names a manifest that is gone. Read only.
+//! link that lets the repository serve them, and the size the manifest
+//! claims) and its children; no referrers entry names a manifest that is
+//! gone. A subject that is absent is counted, not a problem: the spec lets
+//! a referrer be pushed before its subject. Read only.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use registry_core::Digest;
 use registry_storage::{RepositoryObjects, Store};
@@ -21,6 +23,8 @@ pub struct Findings {
     /// Layer links whose blob is gone: harmless (the blob answers 404, as
     /// it would unlinked), but a sign of a collector that left them.
     pub dangling_layer_links: usize,
+    /// Manifests whose subject is not in their repository.
+    pub absent_subjects: usize,
     /// What a pull would find broken, one line each.
     pub problems: Vec<String>,
 }
@@ -34,13 +38,14 @@ impl Findings {
             .map(|problem| format!("{problem}\n"))
             .collect();
         text.push_str(&format!(
-            "checked {} repositories, {} tags, {} manifests, {} blobs: {} problems, {} dangling layer links\n",
+            "checked {} repositories, {} tags, {} manifests, {} blobs: {} problems, {} dangling layer links, {} absent subjects\n",
             self.repositories,
             self.tags,
             self.manifests,
             self.blobs,
             self.problems.len(),
-            self.dangling_layer_links
+            self.dangling_layer_links,
+            self.absent_subjects
         ));
         text
     }
@@ -49,11 +54,11 @@ impl Findings {
 /// Reads the whole store and reports what is broken.
 pub async fn check(store: &Store) -> anyhow::Result<Findings> {
     let repositories = store.scan_repositories().await?;
-    let blobs: BTreeSet<Digest> = store
+    let blobs: BTreeMap<Digest, u64> = store
         .scan_blobs()
         .await?
         .into_iter()
-        .map(|blob| blob.digest)
+        .map(|blob| (blob.digest, blob.listed.size))
         .collect();
     let reader = Reader::default();
     reader.read_all(store, &repositories).await?;
@@ -72,12 +77,13 @@ async fn check_repository(
     store: &Store,
     reader: &Reader,
     repository: &RepositoryObjects,
-    blobs: &BTreeSet<Digest>,
+    blobs: &BTreeMap<Digest, u64>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let name = &repository.name;
     let mut problem = |text: String| findings.problems.push(format!("{name}: {text}"));
     let is_manifest = |digest: &Digest| repository.revisions.contains_key(digest);
+    let mut absent_subjects = 0;
     for (tag, objects) in &repository.tags {
         let Some(current) = &objects.current else {
             continue;
@@ -93,7 +99,7 @@ async fn check_repository(
     }
     for digest in repository.revisions.keys() {
         findings.manifests += 1;
-        if !blobs.contains(digest) {
+        if !blobs.contains_key(digest) {
             problem(format!(
                 "manifest {digest} has a revision link but no bytes"
             ));
@@ -103,27 +109,32 @@ async fn check_repository(
             problem(format!("manifest {digest} cannot be read"));
             continue;
         };
-        for blob in &manifest.blobs {
-            let target = &blob.digest;
-            if !blobs.contains(target) {
-                problem(format!(
-                    "manifest {digest} names {target} ({}), which is gone",
-                    blob.field
-                ));
-            } else if !repository.layers.contains_key(target) && !is_manifest(target) {
-                problem(format!(
-                    "manifest {digest} names {target} ({}), which the repository does not link",
-                    blob.field
-                ));
+        let blobs_named = manifest.blobs.iter().map(|blob| (blob, false));
+        let children = manifest.manifests.iter().map(|child| (child, true));
+        for (named, must_be_manifest) in blobs_named.chain(children) {
+            let (target, field) = (&named.digest, &named.field);
+            let linked = is_manifest(target)
+                || (!must_be_manifest && repository.layers.contains_key(target));
+            match blobs.get(target) {
+                None => problem(format!(
+                    "manifest {digest} names {target} ({field}), which is gone"
+                )),
+                Some(_) if !linked => problem(format!(
+                    "manifest {digest} names {target} ({field}), which the repository does not link"
+                )),
+                Some(size) if named.size.is_some_and(|claimed| claimed != *size) => {
+                    problem(format!(
+                        "manifest {digest} says {target} ({field}) has {} bytes, but it holds {size}",
+                        named.size.unwrap_or_default()
+                    ));
+                }
+                Some(_) => {}
             }
         }
-        for child in manifest.manifests.iter().chain(&manifest.subject) {
-            if !is_manifest(&child.digest) || !blobs.contains(&child.digest) {
-                problem(format!(
-                    "manifest {digest} names {} ({}), which is not a manifest of the repository",
-                    child.digest, child.field
-                ));
-            }
+        if let Some(subject) = &manifest.subject
+            && !is_manifest(&subject.digest)
+        {
+            absent_subjects += 1;
         }
     }
     for (subject, referrer) in repository.referrers.keys() {
@@ -133,10 +144,11 @@ async fn check_repository(
             ));
         }
     }
+    findings.absent_subjects += absent_subjects;
     findings.dangling_layer_links += repository
         .layers
         .keys()
-        .filter(|digest| !blobs.contains(*digest))
+        .filter(|digest| !blobs.contains_key(*digest))
         .count();
     Ok(())
 }

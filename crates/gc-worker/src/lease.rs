@@ -1,8 +1,16 @@
 //! The read-only lease on every registry-api replica: taken on all or
 //! none, renewed while gc-worker works, released on every way out. If
 //! gc-worker dies, it simply runs out.
+//!
+//! gc-worker keeps its own account of how long the lease is certainly in
+//! force: from the moment each round of requests was sent, not answered.
+//! When a replica stops answering (frozen, partitioned), renewals fail or
+//! hang, and the sweep is stopped before the last confirmed lease can have
+//! run out anywhere, whatever the outcome of the calls in flight.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::{Context, bail};
 use registry_proto::maintenance::maintenance_client::MaintenanceClient;
@@ -27,6 +35,15 @@ pub struct LeaseSet {
     holder: String,
     ttl: Duration,
     token: Option<SharedToken>,
+    /// When the first acquire request was sent: no replica's lease can end
+    /// before this plus the time to live.
+    requested_at: Instant,
+}
+
+/// Kept back from the time to live when deciding how long the lease is
+/// certainly in force (clock rates, the last operation in flight).
+fn margin(ttl: Duration) -> Duration {
+    (ttl / 10).max(Duration::from_secs(1)).min(ttl / 2)
 }
 
 impl LeaseSet {
@@ -69,6 +86,7 @@ impl LeaseSet {
             holder: format!("gc-worker@{host}:{}", std::process::id()),
             ttl,
             token,
+            requested_at: Instant::now(),
         };
         for (index, replica) in set.replicas.iter().enumerate() {
             let request = set.request(AcquireReadOnlyRequest {
@@ -91,25 +109,54 @@ impl LeaseSet {
         Ok(set)
     }
 
-    /// Renews every replica's lease every third of its time to live; returns
-    /// only when a renewal fails (the caller then stops the sweep).
+    /// Renews every replica's lease every third of its time to live.
+    /// Returns (the caller then stops the sweep) when a renewal fails, or
+    /// when no renewal confirmed the lease recently enough that it is
+    /// certainly still in force on every replica.
     pub async fn keep_renewed(&self) {
-        let mut ticks = tokio::time::interval(self.ttl / 3);
-        ticks.tick().await;
+        let margin = margin(self.ttl);
+        let mut secured_until = self.requested_at + self.ttl - margin;
+        let mut next_round = self.requested_at + self.ttl / 3;
         loop {
-            ticks.tick().await;
-            for replica in &self.replicas {
-                let request = self.request(RenewReadOnlyRequest {
-                    lease_id: self.lease_id.clone(),
-                    holder: self.holder.clone(),
-                    ttl_seconds: self.ttl.as_secs().max(1),
-                });
-                if let Err(status) = replica.client.clone().renew_read_only(request).await {
-                    tracing::error!(endpoint = %replica.endpoint, message = status.message(), "renewing the lease failed; stopping the sweep");
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(secured_until) => {
+                    tracing::error!("the read-only lease may be running out on a replica that did not answer; stopping the sweep");
                     return;
                 }
+                () = tokio::time::sleep_until(next_round) => {}
+            }
+            let round_started = Instant::now();
+            let renewed = tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(secured_until) => false,
+                renewed = self.renew_everywhere() => renewed,
+            };
+            if !renewed {
+                tracing::error!("renewing the read-only lease failed; stopping the sweep");
+                return;
+            }
+            secured_until = round_started + self.ttl - margin;
+            next_round = round_started + self.ttl / 3;
+        }
+    }
+
+    /// One renewal on every replica, each call bounded well inside the
+    /// time to live; `false` when any fails.
+    async fn renew_everywhere(&self) -> bool {
+        for replica in &self.replicas {
+            let mut request = self.request(RenewReadOnlyRequest {
+                lease_id: self.lease_id.clone(),
+                holder: self.holder.clone(),
+                ttl_seconds: self.ttl.as_secs().max(1),
+            });
+            request.set_timeout(self.ttl / 4);
+            if let Err(status) = replica.client.clone().renew_read_only(request).await {
+                tracing::error!(endpoint = %replica.endpoint, message = status.message(), "a replica did not renew the lease");
+                return false;
             }
         }
+        true
     }
 
     /// Releases the lease on every replica (errors are logged: an
@@ -139,4 +186,29 @@ pub fn validate(endpoints: &[url::Url]) -> anyhow::Result<()> {
             .with_context(|| format!("--admin-endpoints {endpoint} is not a gRPC address"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replica that stops answering (frozen, cut off) must stop the
+    /// sweep before the lease it last confirmed can run out there.
+    #[tokio::test]
+    async fn a_replica_that_stops_answering_stops_the_sweep_in_time() {
+        let held = test_support::HeldReplica::start().await;
+        held.let_go();
+        held.hang_renewals();
+        let ttl = Duration::from_secs(4);
+        let endpoint: url::Url = held.endpoint.parse().expect("URL");
+        let lease = LeaseSet::acquire(&[endpoint], ttl, None, || {})
+            .await
+            .expect("acquire");
+        lease.keep_renewed().await;
+        let stopped_after = lease.requested_at.elapsed();
+        assert!(
+            stopped_after < ttl - margin(ttl) + Duration::from_millis(200),
+            "the sweep would have gone on {stopped_after:?} into a {ttl:?} lease"
+        );
+    }
 }

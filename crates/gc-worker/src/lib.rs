@@ -98,12 +98,15 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         Ok::<_, anyhow::Error>((plan, mark_ms, report::millis(sweeping.elapsed())))
     })
     .catch_unwind();
+    // The lease is looked at first whenever several are ready: a sweep
+    // step is never taken once the lease may have run out.
     let outcome = tokio::select! {
-        finished = inside => finished.unwrap_or_else(|_| Err(anyhow::anyhow!("the collection panicked"))),
+        biased;
         () = lease.keep_renewed() => {
-            Err(anyhow::anyhow!("the read-only lease could not be renewed"))
+            Err(anyhow::anyhow!("the read-only lease could not be kept; nothing more was swept"))
         }
         () = shutdown.cancelled() => Err(anyhow::anyhow!("interrupted by a signal inside the window")),
+        finished = inside => finished.unwrap_or_else(|_| Err(anyhow::anyhow!("the collection panicked"))),
     };
     lease.release().await;
     report.window_ms = report::millis(window.elapsed());

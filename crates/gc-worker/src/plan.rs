@@ -83,7 +83,9 @@ type LinkVersion = (Path, Option<String>);
 /// link is re-read only when its listing says it changed.
 #[derive(Debug, Default)]
 pub struct Reader {
-    manifests: Mutex<HashMap<Digest, Option<ParsedManifest>>>,
+    /// Manifests read, by digest. A manifest found missing is not
+    /// remembered: pushed again before the window, it must be read then.
+    manifests: Mutex<HashMap<Digest, ParsedManifest>>,
     links: Mutex<HashMap<LinkVersion, Option<Digest>>>,
 }
 
@@ -94,18 +96,21 @@ impl Reader {
         store: &Store,
         digest: &Digest,
     ) -> anyhow::Result<Option<ParsedManifest>> {
-        cached(&self.manifests, digest.clone(), async {
-            match store.manifest_bytes(digest).await {
-                Ok(bytes) => {
-                    Ok(Some(manifest::read(&bytes).with_context(|| {
-                        format!("manifest {digest} cannot be read")
-                    })?))
-                }
-                Err(StorageError::NotFound) => Ok(None),
-                Err(other) => Err(other.into()),
-            }
-        })
-        .await
+        if let Some(known) = self.manifests.lock().expect("never poisoned").get(digest) {
+            return Ok(Some(known.clone()));
+        }
+        let bytes = match store.manifest_bytes(digest).await {
+            Ok(bytes) => bytes,
+            Err(StorageError::NotFound) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        let parsed =
+            manifest::read(&bytes).with_context(|| format!("manifest {digest} cannot be read"))?;
+        self.manifests
+            .lock()
+            .expect("never poisoned")
+            .insert(digest.clone(), parsed.clone());
+        Ok(Some(parsed))
     }
 
     pub(crate) async fn link(
@@ -208,7 +213,9 @@ pub async fn plan(
         for digest in &kept {
             marked.insert(digest.clone());
             if let Some(manifest) = parsed.get(digest) {
-                blobs_used.extend(manifest.blobs.iter().map(|blob| blob.digest.clone()));
+                // Foreign layers need not be pushed, but stay when they were.
+                let blobs = manifest.blobs.iter().chain(&manifest.foreign);
+                blobs_used.extend(blobs.map(|blob| blob.digest.clone()));
             }
         }
         marked.extend(blobs_used.iter().cloned());
@@ -292,8 +299,9 @@ fn keep(
                 continue;
             }
             if let Some(manifest) = parsed.get(&digest) {
-                let named = manifest.manifests.iter().chain(&manifest.subject);
-                pending.extend(named.map(|child| child.digest.clone()));
+                // Children, the subject, and manifests a kept manifest uses
+                // as a blob (served through their revision link).
+                pending.extend(manifest.digests().cloned());
             }
         }
         let referrers: Vec<Digest> = parsed
@@ -381,5 +389,40 @@ impl RepositoryPlan {
             || !self.objects.is_empty()
             || !self.tag_history.is_empty()
             || !self.uploads.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest found missing when read before the window may be pushed
+    /// again before it opens: it must be read again then, not remembered
+    /// as missing (its blobs would go unmarked).
+    #[tokio::test]
+    async fn a_manifest_found_missing_is_read_again() {
+        let store = Store::in_memory();
+        let name: RepositoryName = "r".parse().expect("name");
+        let body = bytes::Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#);
+        let digest = Digest::sha256_of(&body);
+        let reader = Reader::default();
+        assert!(
+            reader
+                .manifest(&store, &digest)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        store
+            .put_manifest(&name, &digest, body, None)
+            .await
+            .expect("push");
+        assert!(
+            reader
+                .manifest(&store, &digest)
+                .await
+                .expect("read")
+                .is_some()
+        );
     }
 }

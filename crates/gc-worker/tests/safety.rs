@@ -417,3 +417,77 @@ async fn a_store_written_by_distribution_gets_its_referrers_index() {
     );
     assert_store_sound(storage).await;
 }
+
+on_both_backends!(
+    what_kept_manifests_use_stays_servable,
+    what_kept_manifests_use_stays_servable_on_files,
+    what_kept_manifests_use_stays_servable_on_s3
+);
+
+/// A kept manifest may use an untagged manifest of its repository as a
+/// layer (served through its revision link), or a foreign layer whose
+/// bytes were pushed anyway (as `--allow-nondistributable-artifacts`
+/// does): both stay servable after a collection.
+async fn what_kept_manifests_use_stays_servable(backend: Backend) {
+    let registry = TestRegistry::start(&backend.storage).await;
+    let (client, base) = (reqwest::Client::new(), registry.url.clone());
+    let inner = Image::random(1, 256);
+    push_image(&client, &base, "r", "inner", &inner).await;
+    assert_eq!(delete(format!("{base}/v2/r/manifests/inner")).await, 202);
+    let foreign = Blob::new(
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        random_bytes(2048),
+    );
+    push_blob(&client, &base, "r", &foreign).await;
+    let config = Blob::new("application/vnd.oci.image.config.v1+json", &b"{}"[..]);
+    push_blob(&client, &base, "r", &config).await;
+    let mut foreign_descriptor = foreign.descriptor();
+    foreign_descriptor["urls"] = serde_json::json!(["https://example.com/layer"]);
+    let outer = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": registry_core::media_types::OCI_MANIFEST,
+        "config": config.descriptor(),
+        "layers": [inner.manifest.descriptor(), foreign_descriptor],
+    });
+    let outer = Blob::new(registry_core::media_types::OCI_MANIFEST, outer.to_string());
+    push_manifest(&client, &base, "r", "outer", &outer).await;
+    let_the_store_clock_tick().await;
+
+    collect(&backend.storage, &[admin(&registry)]).await;
+    for blob in [&inner.manifest, &foreign, &config] {
+        assert_eq!(
+            bytes_of(format!("{base}/v2/r/blobs/{}", blob.digest)).await,
+            blob.bytes,
+            "{}",
+            blob.media_type
+        );
+    }
+    assert_store_sound(&backend.storage).await;
+}
+
+/// fsck compares what a manifest says of its blobs with what is stored,
+/// and does not count a subject that was never pushed as a problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsck_finds_a_blob_of_the_wrong_size() {
+    let backend = Backend::file();
+    let registry = TestRegistry::start(&backend.storage).await;
+    let client = reqwest::Client::new();
+    let image = Image::random(1, 512);
+    push_image(&client, &registry.url, "r", "v1", &image).await;
+    let unpushed = Image::random(1, 16);
+    let early = Image::artifact("application/vnd.example.sig", &unpushed.manifest);
+    push_image(&client, &registry.url, "r", "early", &early).await;
+    assert_store_sound(&backend.storage).await;
+
+    let hex = image.layers[0].digest.hex().to_owned();
+    let data = backend.directory().expect("a file store").join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    std::fs::write(&data, b"six bytes more than nothing").expect("overwrite");
+    let store = registry_storage::Store::open(&backend.storage).expect("store");
+    let findings = gc_worker::fsck::check(&store).await.expect("fsck");
+    assert_eq!(findings.problems.len(), 1, "{findings:?}");
+    assert!(findings.problems[0].contains("layers[0]"), "{findings:?}");
+    assert_eq!(findings.absent_subjects, 1);
+}

@@ -47,6 +47,9 @@ pub struct ParsedManifest {
     pub size: u64,
     /// Config and layers, which must be blobs of the repository.
     pub blobs: Vec<Referenced>,
+    /// Foreign (non-distributable) layers with `urls`: clients fetch them
+    /// elsewhere, so they need not be pushed, but they stay when they were.
+    pub foreign: Vec<Referenced>,
     /// Index entries, which must be manifests of the repository.
     pub manifests: Vec<Referenced>,
     pub subject: Option<Referenced>,
@@ -98,12 +101,20 @@ struct Schema1Layer {
     blob_sum: Option<String>,
 }
 
+/// Layer media types that may live elsewhere (at their `urls`).
+const FOREIGN_LAYERS: &[&str] = &[
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+];
+
 impl RawDescriptor {
-    /// Layers that live elsewhere (`urls`) and are not pushed to registries.
+    /// A layer that lives elsewhere (`urls`) and need not be pushed.
     fn is_foreign(&self) -> bool {
         let media_type = self.media_type.as_deref().unwrap_or("");
-        let foreign = media_type.contains("foreign") || media_type.contains("nondistributable");
-        foreign && self.urls.as_ref().is_some_and(|urls| !urls.is_empty())
+        FOREIGN_LAYERS.contains(&media_type)
+            && self.urls.as_ref().is_some_and(|urls| !urls.is_empty())
     }
 }
 
@@ -198,13 +209,16 @@ impl Shape {
                 Err(error) => Err(invalid(format!("{field}: {error}"))),
             }
         };
-        let mut blobs = Vec::new();
+        let (mut blobs, mut foreign) = (Vec::new(), Vec::new());
         if let Some(config) = &self.config {
             blobs.extend(referenced("config".to_owned(), config)?);
         }
         for (index, layer) in self.layers.iter().flatten().enumerate() {
-            if !layer.is_foreign() {
-                blobs.extend(referenced(format!("layers[{index}]"), layer)?);
+            let layer_reference = referenced(format!("layers[{index}]"), layer)?;
+            if layer.is_foreign() {
+                foreign.extend(layer_reference);
+            } else {
+                blobs.extend(layer_reference);
             }
         }
         for (index, layer) in self.fs_layers.iter().flatten().enumerate() {
@@ -233,6 +247,7 @@ impl Shape {
             kind,
             size: size as u64,
             blobs,
+            foreign,
             manifests,
             subject,
             artifact_type,

@@ -184,7 +184,10 @@ impl Store {
                             }
                             // Closed or cancelled while this chunk was on its
                             // way: take it back rather than revive the session.
-                            if !self.exists(&self.layout.upload_started_at(name, id)).await? {
+                            if !self
+                                .exists(&self.layout.upload_started_at(name, id))
+                                .await?
+                            {
                                 self.delete_prefix(&self.layout.upload(name, id)).await?;
                                 return Err(UploadError::Unknown);
                             }

@@ -1,7 +1,8 @@
 //! A stand-in for one replica's admin port whose `AcquireReadOnly` waits
 //! until the test lets it answer. Listed first in `--admin-endpoints`, it
 //! holds a collection between its reading of the store and its window, so
-//! a test can write to the real replicas at exactly that moment.
+//! a test can write to the real replicas at exactly that moment. It can
+//! also stop answering renewals, as a frozen replica does.
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub struct HeldReplica {
 struct Gate {
     arrived: Notify,
     go: Notify,
+    renewals_hang: std::sync::atomic::AtomicBool,
 }
 
 impl HeldReplica {
@@ -57,9 +59,16 @@ impl HeldReplica {
         self.gate.arrived.notified().await;
     }
 
-    /// Lets the waiting acquire answer.
+    /// Lets the waiting acquire answer (or the next one, at once).
     pub fn let_go(&self) {
         self.gate.go.notify_one();
+    }
+
+    /// From now on, renewals never answer.
+    pub fn hang_renewals(&self) {
+        self.gate
+            .renewals_hang
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -96,6 +105,13 @@ impl Maintenance for Held {
         &self,
         request: Request<RenewReadOnlyRequest>,
     ) -> Result<Response<Lease>, Status> {
+        if self
+            .0
+            .renewals_hang
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            std::future::pending::<()>().await;
+        }
         let request = request.into_inner();
         Ok(Response::new(lease(request.lease_id, request.holder)))
     }
