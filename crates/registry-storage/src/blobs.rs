@@ -9,8 +9,8 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStoreExt};
 use registry_core::{Digest, DigestHasher, RepositoryName};
 
-use crate::hashing::{copy_hashed, finish_hashing, shared_error};
-use crate::writer::ObjectWriter;
+use crate::upload::hashing::{copy_hashed, finish_hashing, shared_error};
+use crate::upload::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
 
 /// Read size for blobs on a local filesystem: large reads keep a pull near

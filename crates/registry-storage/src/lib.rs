@@ -6,25 +6,17 @@
 //! lives under paths Distribution ignores.
 
 mod blobs;
-mod block;
 mod catalog;
-mod direct_write;
+mod collect;
 mod error;
-mod hashing;
 mod layout;
 mod links;
-mod local_append;
 mod maintenance;
 mod manifest_cache;
 mod manifests;
-mod multipart;
 mod open;
-mod pending_hash;
 mod referrers;
-mod scan;
-mod trash;
-mod uploads;
-mod writer;
+mod upload;
 
 use std::sync::Arc;
 
@@ -33,13 +25,13 @@ use futures::stream::BoxStream;
 use object_store::ObjectStore;
 
 pub use blobs::BlobRead;
+pub use collect::multipart::IncompleteUpload;
+pub use collect::scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
+pub use collect::trash::Trash;
 pub use error::{StorageError, UploadError};
 pub use maintenance::{LeaseRecord, now_unix_ms};
-pub use multipart::IncompleteUpload;
 pub use open::OpenError;
-pub use scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
-pub use trash::Trash;
-pub use uploads::{UploadId, UploadStatus};
+pub use upload::{UploadId, UploadStatus};
 
 /// A stream of bytes coming in from a client.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -55,9 +47,9 @@ pub struct Store {
     /// Manifest bytes by digest: content-addressed, so never stale.
     manifest_cache: manifest_cache::ManifestCache,
     /// Upload hashing still running after its chunk was answered.
-    pending_hashes: pending_hash::PendingHashes,
+    pending_hashes: upload::pending_hash::PendingHashes,
     /// Memory for upload bytes on their way to the hashing and the store.
-    blocks: block::BlockPool,
+    blocks: upload::block::BlockPool,
     /// The same backend when it is S3, for what `ObjectStore` cannot do
     /// (listing and aborting incomplete multipart uploads).
     s3: Option<Arc<object_store::aws::AmazonS3>>,
@@ -71,8 +63,8 @@ impl Store {
             layout: layout::Layout::new(root),
             local_root: None,
             manifest_cache: manifest_cache::ManifestCache::default(),
-            pending_hashes: pending_hash::PendingHashes::default(),
-            blocks: block::BlockPool::default(),
+            pending_hashes: upload::pending_hash::PendingHashes::default(),
+            blocks: upload::block::BlockPool::default(),
             s3: None,
         }
     }

@@ -9,8 +9,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::UploadError;
-use crate::block::{Block, block_bytes};
-use crate::hashing::BlockSink;
+use crate::upload::block::{Block, block_bytes};
+use crate::upload::hashing::BlockSink;
 
 /// Bodies up to this size are buffered and written with a single `put`.
 const SINGLE_PUT_LIMIT: usize = 8 * 1024 * 1024;

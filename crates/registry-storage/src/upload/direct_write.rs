@@ -14,7 +14,7 @@ use std::path::Path;
 
 use nix::fcntl::OFlag;
 
-use crate::block::{ALIGNMENT, Block};
+use crate::upload::block::{ALIGNMENT, Block};
 
 /// Writes a sequence of blocks to a file from a given offset on; every
 /// block but the last must be full.
@@ -82,7 +82,7 @@ impl<'a> DirectAppender<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::{BLOCK_BYTES, BlockPool};
+    use crate::upload::block::{BLOCK_BYTES, BlockPool};
 
     /// Appends `length` bytes in blocks from `start` on to a file holding
     /// `start` bytes; returns what the file holds and what it should.

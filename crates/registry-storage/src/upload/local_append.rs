@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::UploadError;
-use crate::block::Block;
-use crate::direct_write::DirectAppender;
-use crate::hashing::BlockSink;
+use crate::upload::block::Block;
+use crate::upload::direct_write::DirectAppender;
+use crate::upload::hashing::BlockSink;
 
 /// Blocks queued for the writer thread.
 const WRITE_QUEUE: usize = 4;

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::{BoxFuture, Shared};
 
-use crate::hashing::HashOutcome;
-use crate::uploads::UploadId;
+use crate::upload::UploadId;
+use crate::upload::hashing::HashOutcome;
 
 /// The hash of an upload's first `end` bytes, being computed.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use registry_core::DigestHasher;
 
-use crate::block::{Block, BlockPool};
+use crate::upload::block::{Block, BlockPool};
 use crate::{ByteStream, StorageError, UploadError};
 
 /// A hasher that has seen every byte so far, or why it could not be made.
