@@ -159,3 +159,72 @@ async fn a_replica_killed_mid_push_to_s3_leaves_an_upload_the_store_can_abort() 
             .is_empty()
     );
 }
+
+/// Starts the binary with `args` until it serves, then stops it; returns
+/// what it logged.
+async fn logs_of_a_start(args: &[&str]) -> String {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let (port, admin) = (free_port(), free_port());
+    let log = store.path().join("log");
+    let mut child = Command::new(BINARY)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--storage"])
+        .arg(store.path().join("store"))
+        .args(args)
+        .args(["--admin-listen", &format!("0.0.0.0:{admin}")])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("registry-api");
+    test_support::eventually(
+        "registry-api serving",
+        Duration::from_secs(20),
+        async || {
+            reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::read_to_string(&log).expect("log")
+}
+
+#[tokio::test]
+async fn an_open_admin_port_and_a_token_in_ps_are_warned_about() {
+    let open = logs_of_a_start(&[]).await;
+    assert!(open.contains("has no token"), "{open}");
+    let in_ps = logs_of_a_start(&["--admin-token", "s3cret-in-ps"]).await;
+    assert!(in_ps.contains("shows in `ps`"), "{in_ps}");
+    assert!(
+        !in_ps.contains("s3cret-in-ps"),
+        "the token itself is never logged"
+    );
+    assert!(!in_ps.contains("has no token"));
+}
+
+#[test]
+fn an_empty_admin_token_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "\n").expect("token file");
+    let output = Command::new(BINARY)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--storage",
+        ])
+        .arg(dir.path().join("store"))
+        .arg("--admin-token-file")
+        .arg(&token)
+        .output()
+        .expect("registry-api");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--admin-token-file") && stderr.contains("is empty"),
+        "{stderr}"
+    );
+}
