@@ -168,12 +168,9 @@ impl Client {
             self.replicas[0], blob.digest
         );
         let closed = self.send(|| self.http.put(&url)).await;
-        assert_eq!(
-            closed.status(),
-            201,
-            "closing the upload of {}",
-            blob.digest
-        );
+        let status = closed.status();
+        let body = closed.text().await.unwrap_or_default();
+        assert_eq!(status, 201, "closing the upload of {}: {body}", blob.digest);
     }
 
     /// Pushes a tree under `reference`; when a collection took something

@@ -12,8 +12,12 @@ pub enum StorageError {
     Corrupt { path: String, reason: String },
     #[error("object store: {0}")]
     Backend(#[from] object_store::Error),
+    /// The client's request body could not be read (the client's fault).
     #[error("reading the request body: {0}")]
-    Body(#[from] std::io::Error),
+    Body(std::io::Error),
+    /// A file of the store could not be read or written (the server's).
+    #[error("file system: {0}")]
+    Io(#[from] std::io::Error),
     /// A failure of the hashing that several requests waited on.
     #[error("hashing the upload: {0}")]
     Hashing(std::sync::Arc<UploadError>),
@@ -53,6 +57,6 @@ impl From<object_store::Error> for UploadError {
 
 impl From<std::io::Error> for UploadError {
     fn from(error: std::io::Error) -> Self {
-        UploadError::Storage(StorageError::Body(error))
+        UploadError::Storage(StorageError::Io(error))
     }
 }

@@ -53,10 +53,7 @@ impl Store {
     pub(crate) async fn delete_prefix(&self, prefix: &Path) -> Result<(), StorageError> {
         use futures::{StreamExt, TryStreamExt};
         if let Some(root) = &self.local_root {
-            return match tokio::fs::remove_dir_all(root.join(prefix.as_ref())).await {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
-                _ => Ok(()),
-            };
+            return remove_directory(&root.join(prefix.as_ref())).await;
         }
         let locations = self
             .objects
@@ -71,5 +68,23 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes a directory and everything in it; one that is gone already is
+/// fine. A file written into it meanwhile (a hash state saved late by
+/// another replica) makes the removal fail with "not empty": it is tried
+/// again.
+async fn remove_directory(directory: &std::path::Path) -> Result<(), StorageError> {
+    let mut attempts = 0;
+    loop {
+        match tokio::fs::remove_dir_all(directory).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::DirectoryNotEmpty && attempts < 5 => {
+                attempts += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
 }

@@ -169,7 +169,12 @@ impl Store {
             self.publish(&session, digest).await?;
         }
         self.link_blob(name, digest).await?;
-        self.delete_prefix(&self.layout.upload(name, id)).await?;
+        // The blob is stored and linked: the push succeeded whatever
+        // becomes of the session's leftovers (a collection removes them
+        // once they are older than the upload age limit).
+        if let Err(error) = self.delete_prefix(&self.layout.upload(name, id)).await {
+            tracing::warn!(upload = %id, %error, "the closed session was not removed");
+        }
         Ok(size)
     }
 

@@ -107,6 +107,14 @@ impl Store {
         range: Range<u64>,
         hasher: &DigestHasher,
     ) -> Result<(), UploadError> {
+        // A session closed meanwhile (on another replica) needs no state,
+        // and writing one would bring its directory back.
+        if !self
+            .exists(&self.layout.upload_started_at(name, id))
+            .await?
+        {
+            return Ok(());
+        }
         let state = PutPayload::from(hasher.save());
         let key = self.layout.upload_hash_state(name, id, range.end);
         self.objects.put(&key, state).await?;

@@ -46,7 +46,12 @@ pub(crate) async fn copy_hashed(
         Ok(hasher)
     });
     let mut block = blocks.take(skip)?;
-    while let Some(piece) = body.next().await.transpose()? {
+    while let Some(piece) = body
+        .next()
+        .await
+        .transpose()
+        .map_err(|error| UploadError::Storage(StorageError::Body(error)))?
+    {
         let mut rest = &piece[..];
         while !rest.is_empty() {
             rest = &rest[block.fill(rest)..];
