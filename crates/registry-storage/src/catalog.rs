@@ -1,5 +1,7 @@
 //! The repository listing: a walk of `repositories/` that finds every
-//! directory holding a `_manifests` directory, as Distribution's catalog does.
+//! directory holding a `_manifests` directory, as Distribution's catalog
+//! does (and, for the collector, every directory holding anything of a
+//! repository).
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -12,8 +14,26 @@ use crate::{StorageError, Store};
 const WALK_CONCURRENCY: usize = 16;
 
 impl Store {
-    /// Every repository in the store, in lexical order.
+    /// Every repository in the store, in lexical order: as Distribution's
+    /// catalog, those with a `_manifests` directory.
     pub async fn repositories(&self) -> Result<Vec<RepositoryName>, StorageError> {
+        let mut found: Vec<RepositoryName> = self
+            .repository_directories()
+            .await?
+            .into_iter()
+            .filter(|(_, own)| own.iter().any(|child| child.filename() == Some("_manifests")))
+            .map(|(name, _)| name)
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    /// Every directory that holds something of a repository (a child named
+    /// `_...`), with those children: repositories with manifests, and
+    /// those with only uploads or layer links too.
+    pub(crate) async fn repository_directories(
+        &self,
+    ) -> Result<Vec<(RepositoryName, Vec<Path>)>, StorageError> {
         let root = self.layout.repositories();
         let root_len = root.as_ref().len() + 1;
         let mut found = Vec::new();
@@ -29,23 +49,19 @@ impl Store {
                 break;
             };
             let (directory, children) = result?;
-            for child in children {
-                match child.filename() {
-                    Some("_manifests") => {
-                        let name = &directory.as_ref()[root_len..];
-                        match name.parse() {
-                            Ok(name) => found.push(name),
-                            Err(error) => {
-                                tracing::warn!(%name, %error, "skipping a badly named repository")
-                            }
-                        }
-                    }
-                    Some(other) if other.starts_with('_') => {}
-                    _ => pending.push(child),
-                }
+            let (own, nested): (Vec<Path>, Vec<Path>) = children
+                .into_iter()
+                .partition(|child| child.filename().is_some_and(|name| name.starts_with('_')));
+            pending.extend(nested);
+            if own.is_empty() {
+                continue;
+            }
+            let name = &directory.as_ref()[root_len..];
+            match name.parse() {
+                Ok(name) => found.push((name, own)),
+                Err(error) => tracing::warn!(%name, %error, "skipping a badly named repository"),
             }
         }
-        found.sort();
         Ok(found)
     }
 

@@ -63,6 +63,20 @@ pub struct RepositoryObjects {
 }
 
 impl RepositoryObjects {
+    /// Takes in what a listing of another of the repository's own
+    /// directories found.
+    fn absorb(&mut self, other: RepositoryObjects) {
+        for (tag, objects) in other.tags {
+            let mine = self.tags.entry(tag).or_default();
+            mine.current = mine.current.take().or(objects.current);
+            mine.index.extend(objects.index);
+        }
+        self.revisions.extend(other.revisions);
+        self.layers.extend(other.layers);
+        self.uploads.extend(other.uploads);
+        self.referrers.extend(other.referrers);
+    }
+
     fn new(name: RepositoryName) -> Self {
         RepositoryObjects {
             name,
@@ -90,10 +104,29 @@ fn digest_at(parts: &[&str]) -> Option<Digest> {
 }
 
 impl Store {
-    /// Lists every repository's objects: each top-level directory of
-    /// `repositories/` in one listing, many at a time (a repository's
-    /// objects all lie under its name's first component).
+    /// Lists every repository's objects. On a local filesystem, where a
+    /// listing is a directory walk, each repository's own directories are
+    /// walked, many at a time; on an object store, where a listing is paged
+    /// requests, each top-level directory of `repositories/` is listed in
+    /// one go, many at a time (a repository's objects all lie under its
+    /// name's first component).
     pub async fn scan_repositories(&self) -> Result<Vec<RepositoryObjects>, StorageError> {
+        if self.local_root.is_some() {
+            let found = self.repository_directories().await?;
+            return futures::stream::iter(found)
+                .map(|(name, own)| async move {
+                    let mut repository = RepositoryObjects::new(name);
+                    for directory in own {
+                        for part in self.scan_under(&directory).await? {
+                            repository.absorb(part);
+                        }
+                    }
+                    Ok::<_, StorageError>(repository)
+                })
+                .buffer_unordered(SCAN_CONCURRENCY)
+                .try_collect()
+                .await;
+        }
         let root = self.layout.repositories();
         let top = self.objects.list_with_delimiter(Some(&root)).await?;
         let scans: Vec<Vec<RepositoryObjects>> = futures::stream::iter(top.common_prefixes)
