@@ -41,6 +41,10 @@ pub enum LoadError {
     NotText { path: PathBuf },
     #[error("{path}: no line holds a usable user (see the warnings above)")]
     NoUsers { path: PathBuf },
+    #[error(
+        "{path} has become empty (or was read while being rewritten); the users loaded before stay in force"
+    )]
+    Emptied { path: PathBuf },
     #[error("policy {path}: {source}")]
     Policy { path: PathBuf, source: PolicyError },
 }
@@ -150,6 +154,20 @@ impl Files {
         };
         if contents == current.contents {
             return;
+        }
+        // A file read mid-write (truncated, not yet refilled) must not wipe
+        // every user out; an empty file is never a reload worth taking.
+        let emptied = !current.users.is_empty()
+            && std::str::from_utf8(&contents.0).is_ok_and(|text| {
+                text.lines().all(|line| {
+                    let line = line.trim();
+                    line.is_empty() || line.starts_with('#')
+                })
+            });
+        if emptied {
+            return self.refuse(&LoadError::Emptied {
+                path: self.htpasswd.clone(),
+            });
         }
         match parse(
             &self.htpasswd,

@@ -3,6 +3,7 @@
 //! crypt, plain text) are refused line by line, never accepted.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::PasswordHash;
@@ -83,6 +84,10 @@ impl Hash {
     }
 }
 
+/// User names longer than this never exist: lines with one are refused,
+/// and checks of one are answered at once.
+pub const MAX_USER_NAME: usize = 256;
+
 /// A line that was not loaded, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefusedLine {
@@ -92,18 +97,54 @@ pub struct RefusedLine {
 }
 
 /// The users of one htpasswd file.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Users {
     hashes: HashMap<String, Hash>,
     /// Verified against when the user is unknown: a hash of the file's
     /// slowest kind.
     decoy: Hash,
-    /// How long every verification is made to last at least: the slowest
-    /// kind of hash in the file, measured when it was loaded. With the
-    /// decoy, unknown users and known users of every kind take the same
-    /// time, so timing tells nobody which names exist.
-    pub floor: Duration,
+    /// The kind of the decoy.
+    slowest_kind: String,
+    /// How long every answer is held. With the decoy, unknown users and
+    /// known users of every kind take the same time, so timing tells
+    /// nobody which names exist.
+    pub pace: Pace,
     pub refused: Vec<RefusedLine>,
+}
+
+/// How long every answer is held: a quarter above the slowest
+/// verification seen lately. Measured at load, then raised by any slower
+/// verification of the slowest kind and lowered slowly again, so that the
+/// spread of the slowest hash under load stays hidden below it.
+#[derive(Debug)]
+pub struct Pace {
+    slowest_nanos: AtomicU64,
+}
+
+impl Pace {
+    fn new(measured: Duration) -> Self {
+        Pace {
+            slowest_nanos: AtomicU64::new(nanos(measured)),
+        }
+    }
+
+    fn observe(&self, took: Duration) {
+        let took = nanos(took);
+        let _ = self
+            .slowest_nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |slowest| {
+                Some(took.max(slowest - slowest / 64))
+            });
+    }
+
+    /// How long an answer is held, counted from the start of its check.
+    pub fn hold(&self) -> Duration {
+        Duration::from_nanos(self.slowest_nanos.load(Ordering::Relaxed)) * 5 / 4
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What a check of a user and password found.
@@ -133,6 +174,14 @@ impl Users {
                 });
                 continue;
             };
+            if user.len() > MAX_USER_NAME {
+                refused.push(RefusedLine {
+                    line: line_number,
+                    user: String::new(),
+                    reason: "the user name is longer than 256 bytes",
+                });
+                continue;
+            }
             match Hash::parse(hash.trim()) {
                 Ok(hash) => {
                     hashes.insert(user.to_owned(), hash);
@@ -144,11 +193,12 @@ impl Users {
                 }),
             }
         }
-        let (decoy, floor) = slowest(hashes.values());
+        let (decoy, took) = slowest(hashes.values());
         Users {
             hashes,
+            slowest_kind: decoy.cost_class(),
             decoy,
-            floor,
+            pace: Pace::new(took),
             refused,
         }
     }
@@ -163,16 +213,21 @@ impl Users {
 
     /// Whether `password` is `user`'s, and whether `user` exists. Costs one
     /// hash verification either way. CPU-heavy: call from a blocking
-    /// thread, and hold the answer until [`Users::floor`] has passed.
+    /// thread, and hold the answer until [`Pace::hold`] has passed.
     pub fn check(&self, user: &str, password: &str) -> Checked {
-        match self.hashes.get(user) {
-            Some(hash) if hash.verify(password) => Checked::Accepted,
-            Some(_) => Checked::WrongPassword,
+        let started = Instant::now();
+        let (checked, hash) = match self.hashes.get(user) {
+            Some(hash) if hash.verify(password) => (Checked::Accepted, hash),
+            Some(hash) => (Checked::WrongPassword, hash),
             None => {
                 self.decoy.verify(password);
-                Checked::UnknownUser
+                (Checked::UnknownUser, &self.decoy)
             }
+        };
+        if hash.cost_class() == self.slowest_kind {
+            self.pace.observe(started.elapsed());
         }
+        checked
     }
 
     /// Whether `password` is `user`'s.

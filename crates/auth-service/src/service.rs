@@ -1,8 +1,8 @@
 //! The `registry.auth.v1.Authenticator` gRPC service over the files in
 //! force. Password checks run on a bounded set of workers (one per CPU):
 //! a burst of logins queues rather than fails, and each answer is held
-//! until the file's slowest verification time has passed, so timing does
-//! not tell which user names exist. Failed logins are logged with the
+//! until a little more than the file's slowest verification time has
+//! passed, so timing does not tell which user names exist. Failed logins are logged with the
 //! client's address; the user name only when it exists, escaped.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use registry_proto::auth::{
 use tonic::{Request, Response, Status};
 
 use crate::files::Files;
-use crate::htpasswd::Checked;
+use crate::htpasswd::{Checked, MAX_USER_NAME};
 use crate::policy::{ALL_ACTIONS, Action};
 
 /// Longest a check waits for a worker before it is refused as overload.
@@ -63,19 +63,31 @@ impl Authenticator for AuthenticatorService {
             password,
             client_address,
         } = request.into_inner();
+        if username.len() > MAX_USER_NAME {
+            tracing::info!(
+                client = client_address.as_str(),
+                "login failed: unknown user"
+            );
+            return Ok(Response::new(VerifyResponse {
+                outcome: VerifyOutcome::Rejected as i32,
+                principal: String::new(),
+                generation: self.files.current().generation,
+            }));
+        }
         let _worker = tokio::time::timeout(QUEUE_LIMIT, self.workers.clone().acquire_owned())
             .await
             .map_err(|_| Status::resource_exhausted("too many logins at once; retry shortly"))?
             .map_err(|_| Status::unavailable("auth-service is stopping"))?;
         let loaded = self.files.current();
-        let held_until = tokio::time::Instant::now() + loaded.users.floor;
+        let started = tokio::time::Instant::now();
         let generation = loaded.generation;
+        let checking = loaded.clone();
         let (checked, username) = tokio::task::spawn_blocking(move || {
-            (loaded.users.check(&username, &password), username)
+            (checking.users.check(&username, &password), username)
         })
         .await
         .map_err(|_| Status::internal("verification failed"))?;
-        tokio::time::sleep_until(held_until).await;
+        tokio::time::sleep_until(started + loaded.users.pace.hold()).await;
         let client = client_address.as_str();
         match checked {
             Checked::Accepted => tracing::debug!(user = ?username, client, "login accepted"),

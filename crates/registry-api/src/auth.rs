@@ -9,11 +9,14 @@
 mod cache;
 mod limiter;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use registry_core::{ErrorCode, RegistryError, RepositoryName};
 use registry_proto::auth::authenticator_client::AuthenticatorClient;
 use registry_proto::auth::{
@@ -34,6 +37,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for a password check: auth-service queues them behind its
 /// CPU-bound workers rather than failing a burst of logins.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer user names are refused before anything is counted or checked.
+const MAX_USER_NAME: usize = 256;
+
+/// A password check under way, shared by every request with the same
+/// credentials.
+type Check = Shared<BoxFuture<'static, Result<Principal, RegistryError>>>;
 
 /// What a request wants to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,8 +89,12 @@ pub struct AuthGate {
     /// Presented on every call, when auth-service expects one.
     token: Option<SharedToken>,
     cache: AuthCache,
-    limiter: FailureLimiter,
+    limiter: Arc<FailureLimiter>,
     proxies: TrustedProxies,
+    /// Checks under way by credentials: a client sending many requests at
+    /// once before its login is remembered (a pull fetching layers in
+    /// parallel) costs one check, counted once.
+    checking: Mutex<HashMap<CredentialKey, Check>>,
 }
 
 fn unavailable(error: &tonic::Status) -> RegistryError {
@@ -109,8 +122,9 @@ impl AuthGate {
             client: AuthenticatorClient::new(channel),
             token,
             cache: AuthCache::default(),
-            limiter: FailureLimiter::default(),
+            limiter: Arc::default(),
             proxies,
+            checking: Mutex::default(),
         }))
     }
 
@@ -157,7 +171,7 @@ impl AuthGate {
     /// header, or anonymous when it has none. `peer` is the connection's
     /// address; the client's comes from it and the trusted proxies.
     pub async fn authenticate(
-        &self,
+        self: &Arc<Self>,
         headers: &HeaderMap,
         peer: Option<IpAddr>,
     ) -> Result<Principal, RegistryError> {
@@ -167,6 +181,9 @@ impl AuthGate {
         let (user, password) = parse_basic(value.as_bytes()).ok_or_else(|| {
             self.unauthorized("the Authorization header is not Basic credentials")
         })?;
+        if user.len() > MAX_USER_NAME {
+            return Err(self.unauthorized("the user name is too long"));
+        }
         let client = self.proxies.client(peer, headers);
         // Before the cache: a limited client must not learn that a guess
         // matches a login someone else made a moment ago.
@@ -177,7 +194,48 @@ impl AuthGate {
         if let Some(principal) = self.cache.verified(&key) {
             return Ok(Principal::User(principal));
         }
-        self.verify(user, password, key, client).await
+        self.check(user, password, key, client).await
+    }
+
+    /// Joins the check of these credentials under way, or starts one. The
+    /// check runs as its own task, so it finishes (and is counted) even
+    /// when every request waiting for it is gone.
+    async fn check(
+        self: &Arc<Self>,
+        user: String,
+        password: String,
+        key: CredentialKey,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, RegistryError> {
+        let check = {
+            let mut checking = self.checking.lock().expect("never poisoned");
+            if let Some(check) = checking.get(&key) {
+                check.clone()
+            } else {
+                let gate = Arc::clone(self);
+                let task_key = key.clone();
+                let task = tokio::spawn(async move {
+                    let outcome = gate.verify(user, password, task_key.clone(), client).await;
+                    gate.checking
+                        .lock()
+                        .expect("never poisoned")
+                        .remove(&task_key);
+                    outcome
+                });
+                let check = async move {
+                    task.await.unwrap_or_else(|_| {
+                        Err(unavailable(&tonic::Status::internal(
+                            "the login check stopped",
+                        )))
+                    })
+                }
+                .boxed()
+                .shared();
+                checking.insert(key, check.clone());
+                check
+            }
+        };
+        check.await
     }
 
     async fn verify(

@@ -22,6 +22,14 @@ impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::Registry(RegistryError::new(code, message))
     }
+
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Registry(error) => error.status,
+            ApiError::Storage(_) => 500,
+        }
+    }
 }
 
 impl From<UploadError> for ApiError {

@@ -21,7 +21,7 @@ mod write_gate;
 
 pub use app::{App, AppState};
 pub use auth::AuthGate;
-pub use client_address::TrustedProxies;
+pub use client_address::{TrustedProxies, parse_proxy};
 pub use config::Config;
 pub use router::router;
 pub use write_gate::WriteGate;

@@ -107,9 +107,13 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
     } else {
         None
     };
+    let user = match &granted.principal {
+        Some(crate::auth::Principal::User(user)) => Some(user.clone()),
+        _ => None,
+    };
     let headers = &parts.headers;
     let head = method == Method::HEAD;
-    match (endpoint, method) {
+    let answer = match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => Ok(base(state, head)),
         (Endpoint::Catalog, Method::GET) => {
             listing::catalog(state, &query, granted.principal.as_ref()).await
@@ -155,7 +159,17 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
             ),
         )
         .into()),
+    };
+    if is_write {
+        // The audit trail of pushes and deletes; the request span adds the
+        // method, the path and the request id.
+        let status = match &answer {
+            Ok(response) => response.status().as_u16(),
+            Err(error) => error.status(),
+        };
+        tracing::info!(status, user = ?user, "write answered");
     }
+    answer
 }
 
 /// `GET /v2/`: `{}`, and the replica's mode in `Berth-Mode`, so CI systems

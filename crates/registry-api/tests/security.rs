@@ -125,21 +125,35 @@ async fn a_guesser_locks_out_only_itself_behind_the_edge() {
     let Some(edge) = Edge::start(secured.dir.path(), &host, &host).await else {
         return;
     };
-    a_guesser_locks_out_only_itself(&format!("https://{}", edge.host)).await;
+    let base = format!("https://{}", edge.host);
+    let chosen = client_from("127.0.0.6")
+        .get(format!("{base}/v2/"))
+        .header("x-request-id", "chosen-by-the-client")
+        .send()
+        .await
+        .expect("GET");
+    let request_id = chosen.headers()["x-request-id"].to_str().expect("text");
+    assert_ne!(
+        request_id, "chosen-by-the-client",
+        "the edge names requests itself"
+    );
+    a_guesser_locks_out_only_itself(&base).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_guesses_cannot_outrun_the_limit() {
     let secured = secured(&[], None).await;
     let (client, base) = (client_from("127.0.0.4"), secured.registry.url.clone());
-    let guesses = (0..60).map(|guess| {
-        let password = if guess == 59 {
-            "alice-password"
-        } else {
-            "guess"
-        };
-        login(&client, &base, "alice", password, None)
-    });
+    // Distinct guesses: requests with the same credentials share one check.
+    let passwords: Vec<String> = (0..60)
+        .map(|guess| match guess {
+            59 => "alice-password".to_owned(),
+            _ => format!("guess-{guess}"),
+        })
+        .collect();
+    let guesses = passwords
+        .iter()
+        .map(|password| login(&client, &base, "alice", password, None));
     let statuses = futures::future::join_all(guesses).await;
     let refused = statuses.iter().filter(|status| **status == 429).count();
     assert!(

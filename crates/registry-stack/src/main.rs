@@ -36,6 +36,12 @@ struct Config {
     #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:5002")]
     auth_listen: SocketAddr,
 
+    /// Proxies (addresses or CIDR ranges, comma separated) whose
+    /// `X-Forwarded-For` names the client: a proxy put in front of the
+    /// stack. None by default: every client connects directly.
+    #[arg(long, env = "REGISTRY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = registry_api::parse_proxy)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+
     /// When gc-worker collects (cron: `min hour day month weekday`).
     #[arg(long, env = "GC_SCHEDULE", default_value = "0 3 * * SUN")]
     gc_schedule: String,
@@ -76,8 +82,7 @@ async fn main() -> anyhow::Result<()> {
     api.auth_endpoint = Some(format!("http://{}", config.auth_listen).parse()?);
     api.admin_token_file = Some(admin_token.clone());
     api.auth_token_file = Some(auth_token.clone());
-    // A proxy put in front of the stack on this machine connects from here.
-    api.trusted_proxies = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
+    api.trusted_proxies = config.trusted_proxies.clone();
     let auth_token = SharedToken::load(None, Some(&auth_token), "--auth-token")?;
     let auth_listener = bind(config.auth_listen, "--auth-listen").await?;
     let listener = bind(api.listen, "--listen").await?;

@@ -143,9 +143,25 @@ async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
     assert_eq!(scraped.status(), 200);
     drop(stack);
 
-    let (_again, printed) = start(data.path()).await;
+    let (again, printed) = start(data.path()).await;
     assert!(
         !printed.join("\n").contains(&password),
         "the password is never shown again"
     );
+
+    // The stack has no proxy in front: a client forging X-Forwarded-For
+    // with every guess is still one client, and is stopped.
+    let mut statuses = Vec::new();
+    for guess in 0..11 {
+        let status = client
+            .get(format!("{}/v2/", again.url))
+            .basic_auth("admin", Some(format!("guess-{guess}")))
+            .header("x-forwarded-for", format!("198.51.100.{guess}"))
+            .send()
+            .await
+            .expect("GET")
+            .status();
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }

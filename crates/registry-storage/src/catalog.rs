@@ -21,7 +21,10 @@ impl Store {
             .repository_directories()
             .await?
             .into_iter()
-            .filter(|(_, own)| own.iter().any(|child| child.filename() == Some("_manifests")))
+            .filter(|(_, own)| {
+                own.iter()
+                    .any(|child| child.filename() == Some("_manifests"))
+            })
             .map(|(name, _)| name)
             .collect();
         found.sort();

@@ -5,13 +5,18 @@
 //! client: nobody can lock anybody else out, and a user logs in from their
 //! own address whatever is guessed against their name elsewhere.
 //!
-//! An attempt is reserved before the password is checked and counts as a
-//! failure unless it succeeds, so concurrent guesses cannot outrun the
-//! limit, and neither can guesses that overload auth-service.
+//! An attempt is reserved before the password is checked, so concurrent
+//! guesses cannot outrun the limit. One that gets no answer (auth-service
+//! unreachable or overloaded) tested nothing, so it does not count against
+//! the user; it counts against the address, so flooding does not pay. An
+//! address may have only a few checks under way at once: a few addresses
+//! cannot fill auth-service's queue and starve everybody's logins.
+//! IPv6 clients are counted by their /64, which one machine usually holds
+//! whole.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The window failures are counted over.
@@ -22,6 +27,8 @@ const DELAY_STEP: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Keys tracked at most; past this, finished windows are swept.
 const MAX_KEYS: usize = 100_000;
+/// Password checks one address may have under way at once.
+const CHECKS_PER_ADDRESS: u32 = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -66,19 +73,40 @@ pub struct FailureLimiter {
 
 /// A login attempt that holds its place in the counts until it is settled;
 /// dropped unsettled (auth-service unreachable, the client gone), it counts
-/// as a failure.
+/// as unanswered.
 #[derive(Debug)]
-pub struct Attempt<'a> {
-    limiter: &'a FailureLimiter,
+pub struct Attempt {
+    limiter: Arc<FailureLimiter>,
     keys: Vec<Key>,
     settled: bool,
 }
 
+/// How an attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Unanswered,
+}
+
 fn keys(user: &str, client: Option<IpAddr>) -> Vec<Key> {
+    let client = client.map(counted_address);
     let pair = Key::Pair(user.to_owned(), client);
     std::iter::once(pair)
         .chain(client.map(Key::Client))
         .collect()
+}
+
+/// The address a client is counted by: IPv4 as it is, IPv6 by its /64.
+fn counted_address(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        v4 => v4,
+    }
 }
 
 impl FailureLimiter {
@@ -90,7 +118,11 @@ impl FailureLimiter {
     }
 
     /// Reserves an attempt, or says how long to wait.
-    pub fn begin(&self, user: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, Duration> {
+    pub fn begin(
+        self: &Arc<Self>,
+        user: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Attempt, Duration> {
         let keys = keys(user, client);
         let mut counts = self.counts.lock().expect("never poisoned");
         let now = Instant::now();
@@ -99,6 +131,15 @@ impl FailureLimiter {
         }
         if let Some(retry_after) = refusal(&counts, &keys, now) {
             return Err(retry_after);
+        }
+        let busy = keys.iter().any(|key| {
+            matches!(key, Key::Client(_))
+                && counts
+                    .get(key)
+                    .is_some_and(|count| count.in_flight >= CHECKS_PER_ADDRESS)
+        });
+        if busy {
+            return Err(Duration::from_secs(1));
         }
         for key in &keys {
             let count = counts
@@ -113,7 +154,7 @@ impl FailureLimiter {
             count.in_flight += 1;
         }
         Ok(Attempt {
-            limiter: self,
+            limiter: self.clone(),
             keys,
             settled: false,
         })
@@ -137,21 +178,20 @@ fn refusal(counts: &HashMap<Key, Count>, keys: &[Key], now: Instant) -> Option<D
         .map(|wait| wait.max(Duration::from_secs(1)))
 }
 
-impl Attempt<'_> {
+impl Attempt {
     /// The password was wrong: returns how long to hold the answer back.
     pub fn failed(mut self) -> Duration {
-        self.settled = true;
-        self.settle(true)
+        self.settle(Outcome::Failed)
     }
 
     /// The login succeeded: the pair's failures are forgotten (not the
     /// address's).
     pub fn succeeded(mut self) {
-        self.settled = true;
-        self.settle(false);
+        self.settle(Outcome::Succeeded);
     }
 
-    fn settle(&self, failed: bool) -> Duration {
+    fn settle(&mut self, outcome: Outcome) -> Duration {
+        self.settled = true;
         let mut counts = self.limiter.counts.lock().expect("never poisoned");
         let mut delay = Duration::ZERO;
         for key in &self.keys {
@@ -159,25 +199,25 @@ impl Attempt<'_> {
                 continue;
             };
             count.in_flight = count.in_flight.saturating_sub(1);
-            match (failed, key) {
-                (true, _) => {
+            match (outcome, key) {
+                (Outcome::Failed, _) | (Outcome::Unanswered, Key::Client(_)) => {
                     count.failures += 1;
                     let free = key.limits().0;
                     let step = DELAY_STEP * count.failures.saturating_sub(free);
                     delay = delay.max(step.min(MAX_DELAY));
                 }
-                (false, Key::Pair(..)) => count.failures = 0,
-                (false, Key::Client(_)) => {}
+                (Outcome::Succeeded, Key::Pair(..)) => count.failures = 0,
+                (Outcome::Unanswered, Key::Pair(..)) | (Outcome::Succeeded, Key::Client(_)) => {}
             }
         }
         delay
     }
 }
 
-impl Drop for Attempt<'_> {
+impl Drop for Attempt {
     fn drop(&mut self) {
         if !self.settled {
-            self.settle(true);
+            self.settle(Outcome::Unanswered);
         }
     }
 }
@@ -190,9 +230,13 @@ mod tests {
         Some(IpAddr::from([192, 0, 2, last]))
     }
 
+    fn limiter() -> Arc<FailureLimiter> {
+        Arc::new(FailureLimiter::default())
+    }
+
     #[test]
     fn a_guessing_client_is_slowed_then_refused_and_nobody_else() {
-        let limiter = FailureLimiter::default();
+        let limiter = limiter();
         let (attacker, victim) = (address(1), address(2));
         let mut delays = Vec::new();
         for _ in 0..10 {
@@ -218,21 +262,59 @@ mod tests {
 
     #[test]
     fn concurrent_attempts_are_reserved_before_they_are_checked() {
-        let limiter = FailureLimiter::default();
+        let limiter = limiter();
         let attempts: Vec<_> = (0..60)
             .filter_map(|_| limiter.begin("alice", address(1)).ok())
             .collect();
-        assert_eq!(attempts.len(), 10, "only the limit's worth run at once");
-        drop(attempts);
+        assert_eq!(
+            attempts.len(),
+            CHECKS_PER_ADDRESS as usize,
+            "only a few checks at once per address"
+        );
+        for attempt in attempts {
+            attempt.failed();
+        }
+        let more: Vec<_> = (0..60)
+            .filter_map(|_| limiter.begin("alice", address(1)).ok())
+            .collect();
+        assert_eq!(more.len(), 2, "then only what is left of the limit");
+    }
+
+    #[test]
+    fn unanswered_attempts_count_against_the_address_not_the_user() {
+        let limiter = limiter();
+        for _ in 0..20 {
+            drop(limiter.begin("alice", address(1)).expect("allowed"));
+        }
         assert!(
-            limiter.begin("alice", address(1)).is_err(),
-            "unsettled attempts count as failures"
+            limiter.refused("alice", address(1)).is_none(),
+            "alice is not locked out"
+        );
+        for _ in 0..80 {
+            drop(limiter.begin("alice", address(1)).expect("allowed"));
+        }
+        assert!(
+            limiter.refused("bob", address(1)).is_some(),
+            "a flooding address is"
         );
     }
 
     #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let limiter = limiter();
+        for host in 0..10u16 {
+            let client = Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, host]));
+            let _ = limiter.begin("alice", client).map(Attempt::failed);
+        }
+        let neighbour = Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 9, 9, 9, 9]));
+        assert!(limiter.refused("alice", neighbour).is_some());
+        let elsewhere = Some(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]));
+        assert!(limiter.refused("alice", elsewhere).is_none());
+    }
+
+    #[test]
     fn spraying_one_password_over_many_users_is_capped_per_address() {
-        let limiter = FailureLimiter::default();
+        let limiter = limiter();
         for user in 0..100 {
             let _ = limiter
                 .begin(&format!("user{user}"), address(1))
@@ -244,7 +326,7 @@ mod tests {
 
     #[test]
     fn success_clears_the_pair() {
-        let limiter = FailureLimiter::default();
+        let limiter = limiter();
         for _ in 0..5 {
             let _ = limiter.begin("alice", address(1)).map(Attempt::failed);
         }
