@@ -15,7 +15,7 @@ use common::{
 };
 use test_support::{
     Blob, HeldReplica, Image, Index, TestRegistry, push_blob, push_image, push_manifest,
-    random_bytes, start_upload,
+    random_bytes, upload_first_chunk,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -139,23 +139,7 @@ async fn grace_protects_what_was_referenced_recently(backend: Backend) {
         202
     );
     let chunked = Blob::new("application/octet-stream", random_bytes(8192));
-    let session = start_upload(&client, &base, "chunked").await;
-    let location = format!(
-        "{base}{}",
-        session.headers()["location"].to_str().expect("text")
-    );
-    let patched = client
-        .patch(&location)
-        .header("content-type", "application/octet-stream")
-        .body(chunked.bytes.clone())
-        .send()
-        .await
-        .expect("PATCH");
-    assert_eq!(patched.status(), 202);
-    let location = format!(
-        "{base}{}",
-        patched.headers()["location"].to_str().expect("text")
-    );
+    let location = upload_first_chunk(&client, &base, "chunked", chunked.bytes.clone()).await;
 
     // Old enough to be garbage by its data's age alone.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -224,24 +208,9 @@ async fn writes_just_before_the_window_survive(backend: Backend) {
     let writes = async {
         held.acquire_arrived().await;
         push_blob(&client, &base, "race/x", &blob).await;
-        let session = start_upload(&client, &base, "race/x").await;
-        let location = format!(
-            "{base}{}",
-            session.headers()["location"].to_str().expect("text")
-        );
-        let patched = client
-            .patch(&location)
-            .header("content-type", "application/octet-stream")
-            .body(chunk.clone())
-            .send()
-            .await
-            .expect("PATCH");
-        assert_eq!(patched.status(), 202);
+        let location = upload_first_chunk(&client, &base, "race/x", chunk.clone()).await;
         held.let_go();
-        format!(
-            "{base}{}",
-            patched.headers()["location"].to_str().expect("text")
-        )
+        location
     };
     let (report, location) = tokio::join!(collect(&backend.storage, &endpoints), writes);
     assert_eq!(report.repositories_pruned, 0, "{report:?}");
@@ -283,19 +252,7 @@ on_both_backends!(
 async fn stale_uploads_and_emptied_repositories_go(backend: Backend) {
     let registry = TestRegistry::start(&backend.storage).await;
     let (client, base) = (reqwest::Client::new(), registry.url.clone());
-    let session = start_upload(&client, &base, "abandoned/x").await;
-    let location = format!(
-        "{base}{}",
-        session.headers()["location"].to_str().expect("text")
-    );
-    let patched = client
-        .patch(&location)
-        .header("content-type", "application/octet-stream")
-        .body(random_bytes(1 << 20))
-        .send()
-        .await
-        .expect("PATCH");
-    assert_eq!(patched.status(), 202);
+    let location = upload_first_chunk(&client, &base, "abandoned/x", random_bytes(1 << 20)).await;
     let gone = Image::random(1, 512);
     push_image(&client, &base, "gone/x", "v1", &gone).await;
     let digest = gone.manifest.digest.to_string();

@@ -364,20 +364,8 @@ async fn a_close_racing_a_slow_chunk_never_publishes_a_file_still_written() {
     let registry = test_support::TestRegistry::start(store.path().to_str().expect("utf-8")).await;
     let client = reqwest::Client::new();
     let base = registry.url.clone();
-    let started = test_support::start_upload(&client, &base, "r").await;
-    let location = format!(
-        "{base}{}",
-        started.headers()["location"].to_str().expect("text")
-    );
     let first = Blob::new("application/octet-stream", test_support::random_bytes(5000));
-    let patched = client
-        .patch(&location)
-        .header("content-range", "0-4999")
-        .body(first.bytes.clone())
-        .send()
-        .await
-        .expect("PATCH");
-    assert_eq!(patched.status(), 202);
+    let location = test_support::upload_first_chunk(&client, &base, "r", first.bytes.clone()).await;
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
     let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));

@@ -79,3 +79,27 @@ pub async fn push_image(
     }
     push_manifest(client, base, repository, tag, &image.manifest).await;
 }
+
+/// Opens an upload session in `repository` and sends `chunk` as its first
+/// `PATCH` (which must be accepted); returns the session's absolute URL,
+/// to continue or close it.
+pub async fn upload_first_chunk(
+    client: &reqwest::Client,
+    base: &str,
+    repository: &str,
+    chunk: impl Into<reqwest::Body>,
+) -> String {
+    let session = start_upload(client, base, repository).await;
+    assert_eq!(session.status(), 202, "starting an upload in {repository}");
+    let location = session.headers()["location"].to_str().expect("Location");
+    let patched = client
+        .patch(format!("{base}{location}"))
+        .header("content-type", "application/octet-stream")
+        .body(chunk)
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(patched.status(), 202, "the first chunk in {repository}");
+    let location = patched.headers()["location"].to_str().expect("Location");
+    format!("{base}{location}")
+}

@@ -16,7 +16,7 @@ mod server;
 mod tools;
 
 pub use app::{TestApp, TestResponse};
-pub use client::{push_blob, push_image, push_manifest, start_upload};
+pub use client::{push_blob, push_image, push_manifest, start_upload, upload_first_chunk};
 pub use edge::{Edge, workspace_root};
 pub use external::{
     ChildServer, abandon_multipart_upload, free_port, start_docker_registry,
