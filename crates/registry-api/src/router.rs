@@ -167,7 +167,9 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
             Ok(response) => response.status().as_u16(),
             Err(error) => error.status(),
         };
-        tracing::info!(status, user = ?user, "write answered");
+        // Debug-formatted: a user name cannot break the log line.
+        let user = user.as_ref().map(tracing::field::debug);
+        tracing::info!(status, user, "write answered");
     }
     answer
 }
