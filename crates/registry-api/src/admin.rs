@@ -4,18 +4,17 @@
 //! token, Maintenance calls and `/metrics` must carry
 //! `authorization: Bearer <token>`; health stays open for orchestrators.
 
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use registry_proto::maintenance::maintenance_server::MaintenanceServer;
+use service_runtime::metrics::serve_metrics;
 use service_runtime::token::{self, SharedToken};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::maintenance::MaintenanceService;
-use crate::metrics::render_metrics;
 
 /// Serves the admin port until `shutdown` is cancelled.
 pub async fn serve(
@@ -38,7 +37,7 @@ pub async fn serve(
         .into_axum_router()
         .route(
             "/metrics",
-            get(move |headers: HeaderMap| metrics(headers, token.clone())),
+            get(move |headers: HeaderMap| serve_metrics(headers, token.clone())),
         );
     // Small gRPC calls are answered at once, not after a delayed ACK.
     let listener = listener.tap_io(|stream| {
@@ -49,22 +48,4 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
-}
-
-/// `GET /metrics`, behind the admin token when there is one.
-async fn metrics(headers: HeaderMap, token: Option<SharedToken>) -> Response {
-    if let Some(token) = token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .map(|value| value.as_bytes());
-        if !token.accepts(presented) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "the admin token is missing or wrong\n",
-            )
-                .into_response();
-        }
-    }
-    render_metrics().await.into_response()
 }

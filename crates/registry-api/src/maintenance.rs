@@ -20,6 +20,9 @@ use crate::{AppState, WriteGate};
 const MAX_TTL_SECONDS: u64 = 3600;
 /// How long entering read-only waits for this replica's writes in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(15);
+
+/// How many recent garbage collection reports `Status` answers.
+const RECENT_GC_REPORTS: usize = 20;
 /// How often each replica reads the lease record from the store.
 pub const LEASE_REFRESH: Duration = Duration::from_secs(1);
 
@@ -234,6 +237,14 @@ impl Maintenance for MaintenanceService {
             .map_err(storage)?
             .map(|report| String::from_utf8_lossy(&report).into_owned())
             .unwrap_or_default();
+        let recent_gc_reports = self
+            .store()
+            .recent_gc_reports(RECENT_GC_REPORTS)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(|report| String::from_utf8_lossy(report).into_owned())
+            .collect();
         Ok(Response::new(StatusResponse {
             read_only: mode != Mode::ReadWrite,
             lease: match &mode {
@@ -243,6 +254,7 @@ impl Maintenance for MaintenanceService {
             writes_in_flight: self.write_gate().writes_in_flight(),
             read_only_on_boot: mode == Mode::ReadOnlyOnBoot,
             last_gc_report,
+            recent_gc_reports,
         }))
     }
 }

@@ -19,9 +19,9 @@ use crate::access;
 use crate::endpoint::Endpoint;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{blobs, listing, manifests, referrers, uploads};
-use crate::metrics::{RouteLabel, record_metrics};
 use crate::query::Query;
 use crate::write_gate::mode_header;
+use service_runtime::metrics::{RouteLabel, record_metrics};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

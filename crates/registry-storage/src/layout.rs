@@ -50,7 +50,11 @@ impl Layout {
     }
 
     pub(crate) fn gc_report(&self, name: &str) -> Path {
-        Path::from(format!("{}/gc/reports/{name}.json", self.berth))
+        Path::from(format!("{}/{name}.json", self.gc_reports()))
+    }
+
+    pub(crate) fn gc_reports(&self) -> Path {
+        Path::from(format!("{}/gc/reports", self.berth))
     }
 
     fn key(&self, tail: std::fmt::Arguments<'_>) -> Path {

@@ -1,5 +1,7 @@
 //! Link files: small objects whose whole content is a digest string.
 
+use std::time::SystemTime;
+
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use registry_core::Digest;
@@ -15,20 +17,32 @@ impl Store {
 
     /// The digest a link points at, or `None` when there is no link.
     pub async fn read_link(&self, key: &Path) -> Result<Option<Digest>, StorageError> {
-        let bytes = match self.objects.get(key).await {
-            Ok(result) => result.bytes().await?,
+        Ok(self.read_stamped_link(key).await?.map(|(digest, _)| digest))
+    }
+
+    /// The digest a link points at and when the link was last written, or
+    /// `None` when there is no link.
+    pub(crate) async fn read_stamped_link(
+        &self,
+        key: &Path,
+    ) -> Result<Option<(Digest, SystemTime)>, StorageError> {
+        let result = match self.objects.get(key).await {
+            Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(other) => return Err(other.into()),
         };
+        let written = result.meta.last_modified.into();
+        let bytes = result.bytes().await?;
         let corrupt = |reason: String| StorageError::Corrupt {
             path: key.to_string(),
             reason,
         };
         let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        text.trim()
+        let digest = text
+            .trim()
             .parse()
-            .map(Some)
-            .map_err(|e: registry_core::DigestError| corrupt(e.to_string()))
+            .map_err(|e: registry_core::DigestError| corrupt(e.to_string()))?;
+        Ok(Some((digest, written)))
     }
 
     /// Whether an object exists at `key`.

@@ -3,9 +3,14 @@
 //! replica honours, and the garbage collection reports.
 
 use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::{StorageError, Store};
+
+/// How many named garbage collection reports the store keeps.
+pub const KEPT_GC_REPORTS: usize = 100;
 
 /// One state of the read-only window, as recorded in the store.
 ///
@@ -128,7 +133,9 @@ impl Store {
         Ok(self.objects.head(&key).await?.last_modified.into())
     }
 
-    /// Stores a garbage collection report as the latest and under its name.
+    /// Stores a garbage collection report as the latest and under its name
+    /// (its start time, so names sort by time), and forgets all but the
+    /// newest [`KEPT_GC_REPORTS`].
     pub async fn write_gc_report(&self, name: &str, report: Bytes) -> Result<(), StorageError> {
         self.objects
             .put(
@@ -139,12 +146,42 @@ impl Store {
         self.objects
             .put(&self.layout.gc_report("latest"), PutPayload::from(report))
             .await?;
+        for old in self.gc_report_keys().await?.iter().skip(KEPT_GC_REPORTS) {
+            self.delete_object(old).await?;
+        }
         Ok(())
     }
 
     /// The latest garbage collection report, if any.
     pub async fn latest_gc_report(&self) -> Result<Option<Bytes>, StorageError> {
-        match self.objects.get(&self.layout.gc_report("latest")).await {
+        self.read_optional(&self.layout.gc_report("latest")).await
+    }
+
+    /// Up to `limit` garbage collection reports, newest first.
+    pub async fn recent_gc_reports(&self, limit: usize) -> Result<Vec<Bytes>, StorageError> {
+        let keys = self.gc_report_keys().await?;
+        let reads = keys.iter().take(limit).map(|key| self.read_optional(key));
+        let reports = futures::future::try_join_all(reads).await?;
+        // A report deleted between the listing and the read is skipped.
+        Ok(reports.into_iter().flatten().collect())
+    }
+
+    /// The keys of the named reports, newest first.
+    async fn gc_report_keys(&self) -> Result<Vec<Path>, StorageError> {
+        let latest = self.layout.gc_report("latest");
+        let mut keys: Vec<Path> = self
+            .objects
+            .list(Some(&self.layout.gc_reports()))
+            .map_ok(|meta| meta.location)
+            .try_filter(|key| std::future::ready(*key != latest))
+            .try_collect()
+            .await?;
+        keys.sort_unstable_by(|a, b| b.as_ref().cmp(a.as_ref()));
+        Ok(keys)
+    }
+
+    async fn read_optional(&self, key: &Path) -> Result<Option<Bytes>, StorageError> {
+        match self.objects.get(key).await {
             Ok(result) => Ok(Some(result.bytes().await?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(other) => Err(other.into()),

@@ -2,12 +2,23 @@
 //! revision link per manifest, and a tag is a `current` link plus an index
 //! of every digest the tag has pointed at (as Distribution keeps it).
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use registry_core::{Digest, RepositoryName, Tag};
 
 use crate::{StorageError, Store};
+
+/// The manifest a tag points at, and since when.
+#[derive(Debug)]
+pub struct TaggedManifest {
+    pub digest: Digest,
+    pub bytes: Bytes,
+    /// When the tag was last pointed at this manifest: its push.
+    pub tagged_at: SystemTime,
+}
 
 impl Store {
     /// Stores manifest bytes under their digest and links them into the
@@ -81,20 +92,24 @@ impl Store {
         self.manifest_bytes(digest).await
     }
 
-    /// The digest and bytes of the manifest a tag points at. A tag only ever
-    /// points at a manifest of its repository (deleting a manifest removes
-    /// its tags), so no revision link is read.
+    /// The manifest a tag points at. A tag only ever points at a manifest
+    /// of its repository (deleting a manifest removes its tags), so no
+    /// revision link is read.
     pub async fn read_tagged_manifest(
         &self,
         name: &RepositoryName,
         tag: &Tag,
-    ) -> Result<(Digest, Bytes), StorageError> {
-        let digest = self
-            .resolve_tag(name, tag)
+    ) -> Result<TaggedManifest, StorageError> {
+        let (digest, tagged_at) = self
+            .read_stamped_link(&self.layout.tag_current(name, tag))
             .await?
             .ok_or(StorageError::NotFound)?;
         let bytes = self.manifest_bytes(&digest).await?;
-        Ok((digest, bytes))
+        Ok(TaggedManifest {
+            digest,
+            bytes,
+            tagged_at,
+        })
     }
 
     /// The bytes of a manifest by digest (through the cache), whichever

@@ -1,8 +1,10 @@
 //! What every Berth binary starts with: one tracing set-up with a log format
 //! switch, a shutdown token cancelled on SIGTERM or Ctrl-C, the accepted
-//! connections of gRPC servers, and the shared tokens between services.
+//! connections of gRPC servers, Prometheus metrics, and the shared tokens
+//! between services.
 
 pub mod grpc;
+pub mod metrics;
 mod shutdown;
 mod telemetry;
 pub mod token;

@@ -56,14 +56,18 @@ pub async fn get(
     head: bool,
 ) -> ApiResult<Response> {
     let found = match reference {
-        Reference::Tag(tag) => state.store.read_tagged_manifest(name, tag).await,
+        Reference::Tag(tag) => state
+            .store
+            .read_tagged_manifest(name, tag)
+            .await
+            .map(|tagged| (tagged.digest, tagged.bytes, Some(tagged.tagged_at))),
         Reference::Digest(digest) => state
             .store
             .read_manifest(name, digest)
             .await
-            .map(|body| (digest.clone(), body)),
+            .map(|body| (digest.clone(), body, None)),
     };
-    let (digest, body) = found.map_err(|error| match error {
+    let (digest, body, tagged_at) = found.map_err(|error| match error {
         StorageError::NotFound => manifest_unknown(name, reference),
         other => other.into(),
     })?;
@@ -78,6 +82,13 @@ pub async fn get(
     let mut headers = digest_headers(&digest);
     headers.insert(header::CONTENT_TYPE, header_value(&media_type));
     headers.insert(header::CONTENT_LENGTH, body.len().into());
+    if let Some(tagged_at) = tagged_at {
+        // When the tag was last pointed here: what a UI shows as "pushed".
+        headers.insert(
+            header::LAST_MODIFIED,
+            header_value(&httpdate::fmt_http_date(tagged_at)),
+        );
+    }
     let body = if head {
         Body::empty()
     } else {

@@ -1,0 +1,38 @@
+//! `GET /api/v1/session`: checks the browser's credentials against
+//! registry-api's `GET /v2/` and says who they belong to.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+
+use super::error::ApiResult;
+use crate::AppState;
+
+#[derive(Debug, serde::Serialize)]
+pub struct Session {
+    /// The user name; none on a registry without authentication.
+    user: Option<String>,
+}
+
+pub async fn session(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Session>> {
+    let viewer = app.viewer(&headers);
+    app.inspector.registry.check(&viewer.user).await?;
+    Ok(Json(Session {
+        user: basic_user(&headers),
+    }))
+}
+
+/// The user name of a `Basic` `Authorization` header.
+fn basic_user(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(text.split_once(':')?.0.to_owned())
+}

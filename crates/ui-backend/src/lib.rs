@@ -1,0 +1,165 @@
+//! ui-backend: Berth's web UI and its JSON API, from one origin. It reads
+//! the registry only through registry-api's HTTP API with the browser
+//! user's own credentials, and the read-only state through the admin gRPC.
+
+mod admin;
+mod api;
+mod assets;
+mod cache;
+mod config;
+mod inspect;
+mod model;
+mod registry;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use service_runtime::metrics::{RouteLabel, record_metrics, serve_metrics};
+use service_runtime::token::SharedToken;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use config::Config;
+
+use crate::admin::Admin;
+use crate::inspect::{Inspector, Viewer};
+use crate::registry::{Credentials, Registry};
+
+/// Only this origin's scripts, styles and connections; no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// What every request handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct App {
+    inspector: Inspector,
+    admin: Admin,
+    public_name: String,
+    admin_token: Option<SharedToken>,
+}
+
+impl App {
+    fn viewer(&self, headers: &HeaderMap) -> Viewer {
+        self.inspector.viewer(Credentials::from_headers(headers))
+    }
+}
+
+/// Serves the UI and `/api/v1` on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let admin_token = config.admin_token()?;
+    let concurrency = usize::try_from(config.registry_concurrency).unwrap_or(64);
+    let registry = Registry::new(config.registry_url.clone(), concurrency)
+        .context("cannot set up the HTTP client for --registry-url")?;
+    let admin = Admin::new(&config.admin_endpoint, admin_token.clone())
+        .with_context(|| format!("--admin-endpoint {} is not usable", config.admin_endpoint))?;
+    let state = AppState(Arc::new(App {
+        inspector: Inspector::new(registry, config.cache_size_mib << 20),
+        admin,
+        public_name: config.public_name(),
+        admin_token,
+    }));
+    let address = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    tracing::info!(
+        ui = %format!("http://{address}"),
+        registry = %config.registry_url,
+        admin = %config.admin_endpoint,
+        "ui-backend is up"
+    );
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving the UI")
+}
+
+/// Every route of ui-backend, with the security headers on every answer.
+pub fn router(state: AppState) -> Router {
+    let api = api::router().layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/assets/{*path}", get(assets::asset))
+        .fallback(get(assets::page))
+        .layer(axum::middleware::from_fn(label_route))
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}
+
+/// 200 while registry-api answers at all, 503 otherwise.
+async fn healthz(State(app): State<AppState>) -> Response {
+    if app.inspector.registry.reachable().await {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        let message = format!(
+            "registry-api at {} does not answer\n",
+            app.inspector.registry.base()
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+    }
+}
+
+async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    serve_metrics(headers, app.admin_token.clone()).await
+}
+
+/// Names the kind of route for the request metrics.
+async fn label_route(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let label = if path.starts_with("/api/") {
+        "api"
+    } else if path.starts_with("/assets/") {
+        "asset"
+    } else if path == "/healthz" || path == "/metrics" {
+        "internal"
+    } else {
+        "page"
+    };
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(RouteLabel(label));
+    response
+}
