@@ -12,8 +12,9 @@ use service_runtime::token::SharedToken;
 
 const PASSWORD_LENGTH: usize = 24;
 
-/// Creates `htpasswd` with an `admin` user if it does not exist yet.
-pub fn ensure_admin(htpasswd: &Path) -> anyhow::Result<()> {
+/// Creates `htpasswd` with an `admin` user if it does not exist yet, and
+/// says where to log in with it.
+pub fn ensure_admin(htpasswd: &Path, ui: std::net::SocketAddr) -> anyhow::Result<()> {
     if htpasswd.exists() {
         return Ok(());
     }
@@ -27,7 +28,8 @@ pub fn ensure_admin(htpasswd: &Path) -> anyhow::Result<()> {
     // Printed on standard output once, on purpose; never logged.
     println!(
         "\nFirst start: created {} with user `admin`, password `{password}`.\n\
-         It is not shown again. Add users with `auth-service hash-password USER >> {}`.\n",
+         It is not shown again. Log in to the web UI at http://{ui} with it.\n\
+         Add users with `auth-service hash-password USER >> {}`.\n",
         htpasswd.display(),
         htpasswd.display()
     );

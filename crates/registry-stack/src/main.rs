@@ -1,6 +1,6 @@
 //! `registry-stack`: the whole registry on one machine, for trying Berth
-//! out and for development. It runs auth-service, registry-api and
-//! gc-worker (weekly) in one process, each on its own loopback port, talking
+//! out and for development. It runs auth-service, registry-api, ui-backend
+//! and gc-worker (weekly) in one process, each on its own loopback port, talking
 //! gRPC to each other exactly as in production (shared tokens included),
 //! over one data directory.
 
@@ -31,6 +31,10 @@ struct Config {
     /// Address of registry-api's admin gRPC port.
     #[arg(long, env = "REGISTRY_ADMIN_LISTEN", default_value = "127.0.0.1:5001")]
     admin_listen: SocketAddr,
+
+    /// Address of the web UI (ui-backend).
+    #[arg(long, env = "UI_LISTEN", default_value = "127.0.0.1:5080")]
+    ui_listen: SocketAddr,
 
     /// Address of auth-service's gRPC port.
     #[arg(long, env = "AUTH_LISTEN", default_value = "127.0.0.1:5002")]
@@ -65,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     gc_worker::parse_schedule(&config.gc_schedule)?;
     let htpasswd = config.data_dir.join("htpasswd");
-    first_start::ensure_admin(&htpasswd)?;
+    first_start::ensure_admin(&htpasswd, config.ui_listen)?;
     let admin_token = config.data_dir.join("admin-token");
     let auth_token = config.data_dir.join("auth-token");
     first_start::ensure_token(&admin_token)?;
@@ -87,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let auth_listener = bind(config.auth_listen, "--auth-listen").await?;
     let listener = bind(api.listen, "--listen").await?;
     let admin = bind(api.admin_listen, "--admin-listen").await?;
+    let ui_listener = bind(config.ui_listen, "--ui-listen").await?;
 
     let shutdown = service_runtime::shutdown_on_signal();
     let auth = tokio::spawn(auth_service::run(
@@ -105,12 +110,20 @@ async fn main() -> anyhow::Result<()> {
         grace: std::time::Duration::from_secs(3600),
         upload_max_age: std::time::Duration::from_secs(24 * 3600),
         admin_token: None,
-        admin_token_file: Some(admin_token),
+        admin_token_file: Some(admin_token.clone()),
         log_format: config.log_format,
     };
     let collector = gc_worker::serve(gc, &config.gc_schedule, None, shutdown.clone());
+    let mut ui = ui_backend::Config::new(
+        format!("http://{}", config.listen).parse()?,
+        format!("http://{}", config.admin_listen).parse()?,
+    );
+    ui.admin_token_file = Some(admin_token.clone());
+    ui.log_format = config.log_format;
+    let ui = tokio::spawn(ui_backend::run(ui, ui_listener, shutdown.clone()));
     tracing::info!(
         registry = %format!("http://{}", config.listen),
+        ui = %format!("http://{}", config.ui_listen),
         data = %config.data_dir.display(),
         "berth is up: log in as admin, e.g. `skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD ... docker://{}/NAME:TAG`",
         config.listen
@@ -122,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (served, collected) = tokio::join!(api, collector);
     auth.await.context("auth-service task")??;
+    ui.await.context("ui-backend task")??;
     collected.context("gc-worker")?;
     served?;
     Ok(())

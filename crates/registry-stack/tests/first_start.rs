@@ -14,6 +14,8 @@ struct Stack {
     url: String,
     /// `http://127.0.0.1:<admin port>`.
     admin_url: String,
+    /// The web UI.
+    ui_url: String,
 }
 
 impl Drop for Stack {
@@ -25,7 +27,7 @@ impl Drop for Stack {
 
 /// Starts the stack; returns it and what it printed before serving.
 async fn start(data: &std::path::Path) -> (Stack, Vec<String>) {
-    let (listen, admin, auth) = (free_port(), free_port(), free_port());
+    let (listen, admin, auth, ui) = (free_port(), free_port(), free_port(), free_port());
     let mut child = Command::new(BINARY)
         .arg("--data-dir")
         .arg(data)
@@ -35,6 +37,8 @@ async fn start(data: &std::path::Path) -> (Stack, Vec<String>) {
         .arg(format!("127.0.0.1:{admin}"))
         .arg("--auth-listen")
         .arg(format!("127.0.0.1:{auth}"))
+        .arg("--ui-listen")
+        .arg(format!("127.0.0.1:{ui}"))
         .args(["--gc-schedule", "* * * * * *"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -47,6 +51,7 @@ async fn start(data: &std::path::Path) -> (Stack, Vec<String>) {
         child,
         url,
         admin_url,
+        ui_url: format!("http://127.0.0.1:{ui}"),
     };
     for _ in 0..200 {
         if reqwest::get(format!("{}/healthz", stack.url)).await.is_ok() {
@@ -88,6 +93,10 @@ async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
         .unwrap_or_else(|| panic!("no password in {banner:?}"))
         .to_owned();
     assert!(password.len() >= 20);
+    assert!(
+        banner.contains(&stack.ui_url),
+        "the banner says where the UI is: {banner:?}"
+    );
     let htpasswd = std::fs::read_to_string(data.path().join("htpasswd")).expect("htpasswd");
     assert!(htpasswd.starts_with("admin:$argon2id$"));
     assert!(!htpasswd.contains(&password));
@@ -141,6 +150,26 @@ async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
         .await
         .expect("GET");
     assert_eq!(scraped.status(), 200);
+
+    // The web UI logs in as the registry's admin and shows the collection
+    // gc-worker ran, read from the admin port with the generated token.
+    let session = client
+        .get(format!("{}/api/v1/session", stack.ui_url))
+        .basic_auth("admin", Some(&password))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(session.status(), 200);
+    let status: serde_json::Value = client
+        .get(format!("{}/api/v1/status", stack.ui_url))
+        .basic_auth("admin", Some(&password))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(status["latest_gc"]["started_at"].is_string(), "{status}");
     drop(stack);
 
     let (again, printed) = start(data.path()).await;

@@ -59,7 +59,7 @@ const notFoundPage = {
   key: () => 'not-found',
   mount(context) {
     context.setTitle('Not found');
-    replace(context.main, h('h1', {}, 'Page not found'), notFound('There is no page at this address.'));
+    replace(context.main, notFound('There is no page at this address.', undefined, 1));
     return null;
   },
 };

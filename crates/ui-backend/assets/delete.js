@@ -107,13 +107,15 @@ export function deleteTags(repository, tags, onDeleted) {
 }
 
 // Deletes one manifest (with all its tags) after showing its preview.
-export function deleteManifest(repository, manifestDigest, onDeleted) {
+// labels (digest -> text, such as a child's platform) describe the
+// children and referrers the preview lists.
+export function deleteManifest(repository, manifestDigest, onDeleted, labels = new Map()) {
   const dialog = new DeleteDialog(`Delete manifest ${shortDigest(manifestDigest)}?`);
   const preview = async () => {
     dialog.show(loading('Loading what deleting would do…'));
     try {
       const answer = await request(api.manifestPreview(repository, manifestDigest), { signal: dialog.signal });
-      dialog.show(manifestPreview(answer));
+      dialog.show(manifestPreview(answer, labels));
       dialog.offer('Delete manifest', async () => {
         const deleted = await deleteEach(dialog, [manifestDigest], (reference) => api.manifest(repository, reference));
         onDeleted(deleted, dialog);
@@ -186,7 +188,7 @@ function tagGroup(group) {
       : freeableNote(group.freeable, 'No other tag points at this digest: the image becomes untagged.'));
 }
 
-function manifestPreview(preview) {
+function manifestPreview(preview, labels) {
   const children = preview.children ?? [];
   const referrers = preview.referrers ?? [];
   return h('div', { class: 'delete-item', 'data-test': 'delete-item' },
@@ -195,18 +197,19 @@ function manifestPreview(preview) {
       ? h('div', { class: 'callout callout-warning', 'data-test': 'tags-go' },
         h('p', {}, h('strong', {}, 'These tags are deleted with it: '), h('span', { class: 'mono' }, preview.other_tags.join(', '))))
       : h('p', {}, 'No tag points at it.'),
-    children.length > 0 && manifestList(`Its ${plural(children.length, 'platform manifest')}:`, children),
-    referrers.length > 0 && manifestList(`${plural(referrers.length, 'artifact')} referring to it (signatures, SBOMs, attestations):`, referrers),
+    children.length > 0 && manifestList(`Its ${plural(children.length, 'platform manifest')}:`, children, labels),
+    referrers.length > 0
+      && manifestList(`${plural(referrers.length, 'artifact')} referring to it (signatures, SBOMs, attestations):`, referrers, labels),
     freeableNote(preview, null));
 }
 
 // An entry of children or referrers is a digest or an object with one.
-function manifestList(title, entries) {
+function manifestList(title, entries, labels) {
   return h('div', {},
     h('p', {}, title),
     h('ul', { class: 'compact-list' }, entries.map((entry) => {
       const value = typeof entry === 'string' ? entry : entry.digest;
-      const detail = entry.os ? platform(entry) : (entry.artifact_type ?? entry.kind);
+      const detail = labels.get(value) ?? (entry.os ? platform(entry) : entry.artifact_type ?? entry.kind);
       return h('li', {}, digest(value), detail && h('span', { class: 'muted' }, ` ${detail}`));
     })));
 }

@@ -21,9 +21,10 @@ export function errorState(error, retry) {
     retry && h('button', { type: 'button', class: 'button', 'data-test': 'retry', onclick: retry }, 'Try again'));
 }
 
-export function notFound(message, back = { href: pages.catalog, label: 'Back to the catalog' }) {
+// level 1 when the not-found state is the whole page.
+export function notFound(message, back = { href: pages.catalog, label: 'Back to the catalog' }, level = 2) {
   return h('section', { class: 'state', 'data-test': 'not-found' },
-    h('h2', {}, 'Not found'),
+    h(`h${level}`, {}, 'Not found'),
     h('p', {}, message),
     h('p', {}, h('a', { href: back.href }, back.label)));
 }
@@ -72,6 +73,11 @@ export function badge(text, variant = 'neutral') {
 // A digest as its first 12 hex digits, the full digest in the title.
 export function digest(value) {
   return h('code', { class: 'digest', title: value }, shortDigest(value));
+}
+
+// A command in monospace, scrolling sideways when long, with its copy button.
+export function commandLine(command, label) {
+  return h('span', { class: 'command-line' }, h('code', { class: 'command' }, command), copyButton(command, label, 'copy-pull'));
 }
 
 // A button copying text to the clipboard and saying "Copied". Where the

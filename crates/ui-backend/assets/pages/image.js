@@ -12,7 +12,7 @@ import {
 import { learnFromImage } from '../pull.js';
 import { api, isDigest, pages } from '../routes.js';
 import {
-  badge, breadcrumb, copyButton, definitions, digest, emptyState, failure, load, loading, tableWrap, time,
+  badge, breadcrumb, commandLine, copyButton, definitions, digest, emptyState, failure, load, loading, tableWrap, time,
 } from '../views.js';
 
 const KIND_NAMES = { image: 'Image', index: 'Index (multi-platform)', artifact: 'Artifact' };
@@ -88,8 +88,17 @@ function summary(image, context) {
       h('button', {
         type: 'button', class: 'button button-danger', 'data-test': 'delete-manifest',
         onclick: () => deleteManifest(repository, image.digest,
-          afterDelete(context, repository, `Deleted manifest ${shortDigest(image.digest)}.`)),
+          afterDelete(context, repository, `Deleted manifest ${shortDigest(image.digest)}.`), manifestLabels(image)),
       }, 'Delete manifest…')));
+}
+
+// What the page knows about the digests a manifest preview may list.
+function manifestLabels(image) {
+  const labels = new Map((image.platforms ?? []).map((entry) => [entry.digest, platform(entry)]));
+  for (const group of image.referrers ?? []) {
+    for (const manifest of group.manifests) labels.set(manifest.digest, group.artifact_type);
+  }
+  return labels;
 }
 
 // After a delete from this page, the page is gone: go to the repository.
@@ -114,7 +123,7 @@ function pullCommands(pull) {
     h('h2', { id: 'pull-title' }, 'Pull'),
     h('dl', { class: 'commands' }, commands.map(([label, command]) => h('div', { class: 'command-row' },
       h('dt', {}, label),
-      h('dd', {}, h('code', { class: 'command' }, command), copyButton(command, `Copy pull command ${label.toLowerCase()}`, 'copy-pull'))))));
+      h('dd', {}, commandLine(command, `Copy pull command ${label.toLowerCase()}`))))));
 }
 
 // Referrers (OCI 1.1) and cosign tags, grouped by kind.
@@ -147,9 +156,9 @@ function referrerItem(repository, artifactType, manifest) {
   const created = manifest.annotations?.['org.opencontainers.image.created'];
   return h('li', {},
     h('a', { href: pages.image(repository, manifest.digest), class: 'mono', title: manifest.digest }, shortDigest(manifest.digest)),
-    ' ', h('span', { class: 'muted mono small' }, artifactType),
     ' · ', bytes(manifest.size),
-    created && [' · ', time(created)]);
+    created && [' · ', time(created)],
+    h('span', { class: 'artifact-type' }, artifactType));
 }
 
 function attachmentItem(repository, attachment) {
@@ -241,9 +250,7 @@ function platformDetails(child) {
         h('code', { class: 'digest-full' }, child.digest), copyButton(child.digest, 'Copy platform digest', 'copy-digest'))],
       ['Media type', h('code', {}, child.media_type)],
       ['Size', bytes(child.size)],
-      ['Pull', child.pull?.by_digest && h('span', { class: 'with-copy' },
-        h('code', { class: 'command' }, child.pull.by_digest),
-        copyButton(child.pull.by_digest, 'Copy pull command for this platform', 'copy-pull'))],
+      ['Pull', child.pull?.by_digest && commandLine(child.pull.by_digest, 'Copy pull command for this platform')],
     ]),
     imageDetails(child, 3),
     (child.referrers?.length || child.attachments?.length) ? referrersSection(child, 3) : null,

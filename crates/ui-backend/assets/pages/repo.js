@@ -75,7 +75,7 @@ export const repoPage = {
         learnPullPrefix(view, signal, render);
       } catch (error) {
         if (signal.aborted) return;
-        if (error.status === 404) replace(context.main, notFound(error.message));
+        if (error.status === 404) replace(context.main, notFound(error.message, undefined, 1));
         else replace(results, failure(error, show));
       } finally {
         if (!signal.aborted) results.removeAttribute('aria-busy');
@@ -209,9 +209,9 @@ function tagRow(tag, view, { onSelect }) {
   });
   return h('tr', { 'data-test': 'tag-row', 'data-tag': tag.name, class: tag.attachment ? 'row-attachment' : null },
     h('td', { class: 'select' }, checkbox),
-    h('td', { class: 'tag-cell' },
+    h('td', {}, h('div', { class: 'tag-line' },
       h('a', { href: pages.image(view.name, tag.name), class: 'mono', title: tag.name }, shortTag(tag.name)),
-      tagBadges(tag)),
+      tagBadges(tag))),
     h('td', {}, digest(tag.digest)),
     h('td', { class: 'platforms' }, platformsCell(tag)),
     h('td', { class: 'numeric nowrap' }, bytes(tag.size)),
