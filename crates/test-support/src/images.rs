@@ -139,6 +139,20 @@ impl Image {
         }
     }
 
+    /// The same layers under another config (a `created` time, history,
+    /// labels, ...), with the manifest rebuilt over it.
+    pub fn with_config(self, config: serde_json::Value) -> Self {
+        let config = Blob::new(&self.config.media_type, config.to_string());
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&self.manifest.bytes).expect("a manifest this crate built");
+        manifest["config"] = config.descriptor();
+        Image {
+            config,
+            manifest: Blob::new(&self.manifest.media_type, manifest.to_string()),
+            ..self
+        }
+    }
+
     /// Every blob the manifest needs: config first, then layers.
     pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
         std::iter::once(&self.config).chain(&self.layers)

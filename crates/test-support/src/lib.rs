@@ -1,6 +1,7 @@
 //! Shared test fixtures for every Berth crate: images built locally (nothing
 //! is pulled from the internet), OCI layout directories for skopeo and
-//! podman, a harness that runs registry-api on ephemeral loopback ports, a
+//! podman, a harness that runs registry-api (and ui-backend) on ephemeral
+//! loopback ports, a
 //! small push client, and the rule for tests that need an external tool.
 
 mod app;
@@ -14,6 +15,7 @@ mod layout;
 mod podman;
 mod server;
 mod tools;
+mod ui;
 
 pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest, start_upload, upload_first_chunk};
@@ -29,3 +31,4 @@ pub use layout::write_oci_layout;
 pub use podman::Podman;
 pub use server::{TestAuth, TestRegistry, argon2id_line, bcrypt_line};
 pub use tools::{Tool, command_output, eventually, is_root, require_tool, run_tool};
+pub use ui::TestUi;

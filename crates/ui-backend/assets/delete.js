@@ -165,15 +165,16 @@ async function settleGroup(repository, group, signal) {
 }
 
 function tagPreview(groups, failed) {
-  const total = groups.reduce((sum, group) => sum + (group.freeable?.freeable_bytes ?? 0), 0);
+  const freeing = groups.filter((group) => group.freeable);
+  const total = freeing.reduce((sum, group) => sum + (group.freeable.freeable_bytes ?? 0), 0);
   return [
     h('ul', { class: 'delete-list' },
       groups.map(tagGroup),
       failed.map(({ tag, error }) => h('li', { class: 'delete-item delete-item-failed' },
         h('strong', { class: 'mono' }, tag), ': ',
         error.status === 404 ? 'this tag no longer exists; it is left out.' : `${error.message} It is left out.`))),
-    groups.length > 1 && total > 0 && h('p', { class: 'delete-total' },
-      `In all, garbage collection could free up to ${bytes(total)}.`),
+    freeing.length > 1 && h('p', { class: 'delete-total' }, `In all, up to ${bytes(total)} could be freed.`),
+    freeing.length > 0 && freeableNote(),
   ];
 }
 
@@ -185,7 +186,7 @@ function tagGroup(group) {
       ? h('div', { class: 'callout callout-warning', 'data-test': 'tags-stay' },
         h('p', {}, h('strong', {}, 'These tags stay: '), h('span', { class: 'mono' }, group.staying.join(', '))),
         h('p', {}, 'They point at the same digest, so the image stays and nothing is freed.'))
-      : freeableNote(group.freeable, 'No other tag points at this digest: the image becomes untagged.'));
+      : h('p', {}, 'The image becomes untagged. ', freeable(group.freeable)));
 }
 
 function manifestPreview(preview, labels) {
@@ -197,10 +198,11 @@ function manifestPreview(preview, labels) {
       ? h('div', { class: 'callout callout-warning', 'data-test': 'tags-go' },
         h('p', {}, h('strong', {}, 'These tags are deleted with it: '), h('span', { class: 'mono' }, preview.other_tags.join(', '))))
       : h('p', {}, 'No tag points at it.'),
+    h('p', {}, freeable(preview)),
     children.length > 0 && manifestList(`Its ${plural(children.length, 'platform manifest')}:`, children, labels),
     referrers.length > 0
       && manifestList(`${plural(referrers.length, 'artifact')} referring to it (signatures, SBOMs, attestations):`, referrers, labels),
-    freeableNote(preview, null));
+    freeableNote());
 }
 
 // An entry of children or referrers is a digest or an object with one.
@@ -214,17 +216,20 @@ function manifestList(title, entries, labels) {
     })));
 }
 
-function freeableNote(preview, lead) {
-  if (preview === undefined) {
-    return h('p', {}, lead, ' How much garbage collection could free could not be worked out.');
-  }
+// "Garbage collection could free up to 12.0 MiB (4 blobs)." from a preview;
+// undefined when the preview could not be had.
+function freeable(preview) {
+  if (preview === undefined) return 'How much garbage collection could free could not be worked out.';
   const blobs = preview.freeable?.length ?? 0;
   const amount = `${preview.upper_bound === false ? '' : 'up to '}${bytes(preview.freeable_bytes ?? 0)}`;
-  return h('div', { class: 'freeable', 'data-test': 'freeable' },
-    h('p', {}, lead && `${lead} `,
-      'The next garbage collection with --delete-untagged could free ',
-      h('strong', {}, amount), blobs > 0 ? ` (${plural(blobs, 'blob')}).` : '.'),
-    h('p', { class: 'muted' }, 'Other repositories may share layers; those layers stay.'));
+  return h('span', { 'data-test': 'freeable' }, 'Garbage collection could free ', h('strong', {}, amount),
+    blobs > 0 ? ` (${plural(blobs, 'blob')}).` : '.');
+}
+
+function freeableNote() {
+  return h('p', { class: 'muted small freeable-note' },
+    'Space comes back at the next garbage collection with --delete-untagged. It is an upper bound: ',
+    'other repositories may share layers, and those layers stay.');
 }
 
 // Deletes the references one after the other and reports each. A 403 or a
