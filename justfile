@@ -14,7 +14,7 @@ ci:
 
 # Berth beside Debian's docker-registry on the same workload; prints ratios.
 bench *args:
-    cargo build --release -p registry-api -p auth-service -p gc-worker -p registry-bench
+    cargo build --release -p registry-api -p auth-service -p gc-worker -p ui-backend -p registry-bench
     ./target/release/registry-bench {{args}}
 
 fmt:

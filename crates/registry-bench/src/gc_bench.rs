@@ -47,7 +47,7 @@ pub struct GcTimes {
 }
 
 /// A small single-layer OCI image, pushed straight into the store.
-async fn put_image(
+pub async fn put_image(
     store: &Store,
     name: &RepositoryName,
     tag: &Tag,

@@ -11,6 +11,7 @@ mod load;
 mod raw_http;
 mod report;
 mod transfers;
+mod ui_bench;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,12 +45,16 @@ struct Options {
     /// Store shapes for the garbage collection comparison, REPOSITORIESxTAGS.
     #[arg(long, value_delimiter = ',', default_value = "50x20,200x50")]
     gc_shapes: Vec<gc_bench::Shape>,
+    /// The UI part's store: repositories of one tag each, and the tags of
+    /// one big repository, REPOSITORIESxTAGS.
+    #[arg(long, default_value = "5000x2000")]
+    ui_shape: gc_bench::Shape,
     /// Parts to run (default: all).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,pull,rates,auth,gc"
+        default_value = "push,pull,rates,auth,gc,ui"
     )]
     parts: Vec<Part>,
     /// The registry-api binary (default: beside this one).
@@ -70,6 +75,8 @@ enum Part {
     Auth,
     /// Garbage collection of generated stores.
     Gc,
+    /// The web UI's JSON API on a store of many repositories and tags.
+    Ui,
 }
 
 /// The two registries under test, started once for the whole run.
@@ -188,6 +195,41 @@ async fn main() -> anyhow::Result<()> {
                 0.1,
             );
         }
+    }
+    if wanted(Part::Ui) {
+        let binaries = binary.parent().context("the binary's directory")?;
+        let shape = options.ui_shape;
+        let figures =
+            ui_bench::measure(binaries, work.path(), shape.repositories, shape.tags).await?;
+        let label = format!(
+            "ui, {} repositories / {} tags",
+            shape.repositories, shape.tags
+        );
+        report.ceiling(
+            &format!("{label}: catalog search p95 (ms)"),
+            figures.catalog_search_p95_ms,
+            100.0,
+        );
+        report.ceiling(
+            &format!("{label}: tags by push date, cold (ms)"),
+            figures.tags_by_pushed_cold_ms,
+            3000.0,
+        );
+        report.ceiling(
+            &format!("{label}: tags by push date p95 (ms)"),
+            figures.tags_by_pushed_p95_ms,
+            150.0,
+        );
+        report.ceiling(
+            &format!("{label}: image page p95 (ms)"),
+            figures.image_p95_ms,
+            50.0,
+        );
+        report.ceiling(
+            "ui-backend peak resident memory (MiB)",
+            figures.peak_rss_mib,
+            64.0,
+        );
     }
     report.print();
     Ok(())
@@ -445,7 +487,7 @@ fn warm_page_allocator(directory: &std::path::Path, size: u64) -> anyhow::Result
 }
 
 /// The peak resident set (`VmHWM`) of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
+pub fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: f64 = status
         .lines()

@@ -95,6 +95,7 @@ export function latestOnly(parent) {
   return () => {
     controller?.abort();
     controller = new AbortController();
+    if (parent.aborted) controller.abort();
     return controller.signal;
   };
 }

@@ -116,6 +116,7 @@ function render({ focus = false, scroll = false } = {}) {
     return;
   }
   current?.controller.abort();
+  document.querySelectorAll('dialog[open]').forEach((dialog) => dialog.close());
   const entry = { key, controller: new AbortController(), instance: null };
   current = entry;
   showFlash(pendingFlash);

@@ -52,8 +52,9 @@ export function announce(message) {
 }
 
 // Runs render(), which rebuilds part of container, and then puts focus back
-// on the element with the same data-test hook if focus was inside it, so
-// keyboard users stay where they were when a table or pager is redrawn.
+// on the element with the same data-test hook if focus was inside it (or on
+// container, which should have tabindex -1, when that is gone or disabled),
+// so keyboard users stay where they were when a table or pager is redrawn.
 export function keepFocus(container, render) {
   const active = document.activeElement;
   const hook = container.contains(active) ? active.dataset.test : null;

@@ -4,12 +4,12 @@
 
 // Encodes one path segment; ':' stays readable (it is legal in a segment)
 // so digests look like digests in the address bar.
-export function encodeSegment(text) {
+function encodeSegment(text) {
   return encodeURIComponent(text).replace(/%3A/gi, ':');
 }
 
 // "team/app" -> "team/app", each segment encoded on its own.
-export function encodeName(name) {
+function encodeName(name) {
   return name.split('/').map(encodeSegment).join('/');
 }
 

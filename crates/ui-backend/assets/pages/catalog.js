@@ -16,7 +16,7 @@ export const catalogPage = {
   key: () => 'catalog',
   mount(context) {
     context.setTitle('Repositories');
-    const results = h('div', { class: 'results' });
+    const results = h('div', { class: 'results', tabindex: '-1' });
     const search = h('input', {
       type: 'search', id: 'catalog-search', class: 'input', 'data-test': 'catalog-search',
       placeholder: 'Search repositories', autocomplete: 'off', spellcheck: 'false', value: context.query.get('q') ?? '',

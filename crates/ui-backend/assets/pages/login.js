@@ -7,7 +7,7 @@ import { h, replace } from '../dom.js';
 import { api, pages } from '../routes.js';
 
 // Only a path on this origin, and never back to the log-in page.
-export function nextPath(query) {
+function nextPath(query) {
   const next = query.get('next') ?? '';
   const local = next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\');
   return local && !next.startsWith(pages.login) ? next : pages.catalog;

@@ -38,7 +38,7 @@ export const repoPage = {
       answer: null,
     };
     const nextSignal = latestOnly(context.signal);
-    const results = h('div', { class: 'results' });
+    const results = h('div', { class: 'results', tabindex: '-1' });
     const filter = h('input', {
       type: 'search', id: 'tag-filter', class: 'input', 'data-test': 'tag-filter', placeholder: 'Filter tags',
       autocomplete: 'off', spellcheck: 'false', value: view.query.get('q') ?? '',
