@@ -37,6 +37,7 @@ import { statusPage } from './pages/status.js';
 import {
   api, imageFromPath, pages, repoNameFromPath, withQuery,
 } from './routes.js';
+import { rememberPublicName } from './pull.js';
 import { notFound } from './views.js';
 
 const BANNER_POLL_MS = 15_000;
@@ -226,6 +227,7 @@ function interceptLinks(event) {
 async function checkSession() {
   try {
     const answer = await request(api.session, { redirectOn401: false });
+    rememberPublicName(answer);
     Object.assign(session, { known: true, required: answer.user !== null, user: answer.user });
   } catch (error) {
     if (error.status !== 401) return;

@@ -145,6 +145,11 @@ async fn log_in_and_errors_a_person_can_act_on() {
     let world = World::start().await;
     let (status, body) = world.get(ALICE, "session").await;
     assert_eq!((status, &body["user"]), (200, &json!("alice")), "{body}");
+    assert_eq!(
+        body["public_name"],
+        world.registry.host(),
+        "pull commands name the registry"
+    );
 
     let (status, body) = world.get(("alice", "wrong"), "session").await;
     assert_eq!(status, 401, "{body}");

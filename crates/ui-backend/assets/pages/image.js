@@ -9,7 +9,6 @@ import { h, replace } from '../dom.js';
 import {
   KIND_LABELS, bytes, kindLabel, platform, plural, shortDigest, shortMediaType, shortTag,
 } from '../format.js';
-import { learnFromImage } from '../pull.js';
 import { api, isDigest, pages } from '../routes.js';
 import {
   badge, breadcrumb, commandLine, copyButton, definitions, digest, emptyState, failure, load, loading, tableWrap, time,
@@ -38,7 +37,6 @@ export const imagePage = {
       fetch: () => request(api.image(name, reference), { signal: context.signal }),
       back: { href: pages.repo(name), label: `Back to ${name}` },
       render: (image) => {
-        learnFromImage(image);
         tabs = renderImage(region, image, context);
       },
     });

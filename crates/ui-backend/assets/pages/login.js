@@ -4,6 +4,7 @@
 
 import { ApiError, basicAuthorization, request, storeAuthorization } from '../api.js';
 import { h, replace } from '../dom.js';
+import { rememberPublicName } from '../pull.js';
 import { api, pages } from '../routes.js';
 
 // Only a path on this origin, and never back to the log-in page.
@@ -48,6 +49,7 @@ export const loginPage = {
       try {
         const session = await request(api.session, { authorization, redirectOn401: false, signal: context.signal });
         storeAuthorization(authorization);
+        rememberPublicName(session);
         context.loggedIn(session.user);
         context.navigate(nextPath(context.query), { replace: true });
       } catch (failure) {

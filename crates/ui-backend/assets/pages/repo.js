@@ -6,7 +6,7 @@ import { latestOnly, request } from '../api.js';
 import { deleteTags } from '../delete.js';
 import { h, keepFocus, replace } from '../dom.js';
 import { bytes, isAttestationPlatform, kindLabel, platform, plural, shortDigest, shortTag } from '../format.js';
-import { knownPullPrefix, pullCommand, pullPrefixFor } from '../pull.js';
+import { pullCommand } from '../pull.js';
 import { api, pages, withQuery } from '../routes.js';
 import {
   badge, breadcrumb, copyButton, digest, emptyState, failure, loading, notFound, pageNumber, pager, queryHref, tableWrap, time,
@@ -34,7 +34,6 @@ export const repoPage = {
       name,
       query: context.query,
       selected: new Set(),
-      prefix: knownPullPrefix(),
       answer: null,
     };
     const nextSignal = latestOnly(context.signal);
@@ -72,7 +71,6 @@ export const repoPage = {
         view.answer = await request(withQuery(api.tags(name), params), { signal });
         pruneSelection(view);
         render();
-        learnPullPrefix(view, signal, render);
       } catch (error) {
         if (signal.aborted) return;
         if (error.status === 404) replace(context.main, notFound(error.message, undefined, 1));
@@ -133,17 +131,6 @@ export const repoPage = {
 function pruneSelection(view) {
   const shown = new Set(view.answer.tags.map((tag) => tag.name));
   for (const tag of view.selected) if (!shown.has(tag)) view.selected.delete(tag);
-}
-
-// Pull commands need the registry's public name, which only an image
-// answer carries: ask for the first tag's image once per tab.
-function learnPullPrefix(view, signal, render) {
-  if (view.prefix || view.answer.tags.length === 0) return;
-  pullPrefixFor(view.name, view.answer.tags[0].name, signal).then((prefix) => {
-    if (!prefix || signal.aborted) return;
-    view.prefix = prefix;
-    render();
-  });
 }
 
 function tagResults(view, actions) {
@@ -217,9 +204,12 @@ function tagRow(tag, view, { onSelect }) {
     h('td', { class: 'numeric nowrap' }, bytes(tag.size)),
     h('td', { class: 'nowrap' }, time(tag.created)),
     h('td', { class: 'nowrap' }, time(tag.pushed)),
-    h('td', {}, view.prefix
-      ? copyButton(pullCommand(view.prefix, view.name, tag.name), `Copy pull command for ${tag.name}`, 'copy-pull')
-      : null));
+    h('td', {}, pullButton(view.name, tag.name)));
+}
+
+function pullButton(name, tag) {
+  const command = pullCommand(name, tag);
+  return command ? copyButton(command, `Copy pull command for ${tag}`, 'copy-pull') : null;
 }
 
 function tagBadges(tag) {

@@ -13,6 +13,8 @@ use crate::AppState;
 pub struct Session {
     /// The user name; none on a registry without authentication.
     user: Option<String>,
+    /// The registry's name in pull commands (`--public-name`).
+    public_name: String,
 }
 
 pub async fn session(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Session>> {
@@ -20,6 +22,7 @@ pub async fn session(State(app): State<AppState>, headers: HeaderMap) -> ApiResu
     app.inspector.registry.check(&viewer.user).await?;
     Ok(Json(Session {
         user: basic_user(&headers),
+        public_name: app.public_name.clone(),
     }))
 }
 
