@@ -27,7 +27,7 @@ use tonic::transport::Channel;
 
 use self::cache::{AuthCache, CredentialKey};
 use self::limiter::FailureLimiter;
-use crate::client_address::TrustedProxies;
+use service_runtime::client_address::TrustedProxies;
 use service_runtime::token::SharedToken;
 
 /// How often auth-service is asked whether its files changed.

@@ -50,8 +50,19 @@ pub struct Config {
     /// Proxies (addresses or CIDR ranges, comma separated) whose
     /// `X-Forwarded-For` is believed: the edge HAProxy. From anyone else
     /// the header is ignored and the peer address is the client's.
-    #[arg(long, env = "REGISTRY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_address::parse_proxy)]
+    #[arg(long, env = "REGISTRY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::parse_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Shared token of proxies inside the network (ui-backend) whose
+    /// `X-Forwarded-For` is believed wherever they connect from, when they
+    /// present it in `Berth-Forwarder`. Shows in `ps` as a flag: prefer
+    /// --proxy-token-file or the environment.
+    #[arg(long, env = "REGISTRY_PROXY_TOKEN", hide_env_values = true)]
+    pub proxy_token: Option<String>,
+
+    /// File holding the proxy token (wins over --proxy-token).
+    #[arg(long, env = "REGISTRY_PROXY_TOKEN_FILE")]
+    pub proxy_token_file: Option<std::path::PathBuf>,
 
     /// Start refusing pushes and deletes (pulls keep working).
     #[arg(long, env = "REGISTRY_READ_ONLY_ON_BOOT")]
@@ -75,6 +86,8 @@ impl Config {
             admin_token: None,
             admin_token_file: None,
             trusted_proxies: Vec::new(),
+            proxy_token: None,
+            proxy_token_file: None,
             read_only_on_boot: false,
             log_format: LogFormat::Text,
         }
@@ -88,6 +101,15 @@ impl Config {
             self.admin_token.as_deref(),
             self.admin_token_file.as_deref(),
             "--admin-token",
+        )
+    }
+
+    /// The proxy token from `--proxy-token-file` or `--proxy-token`.
+    pub fn proxy_token(&self) -> Result<Option<SharedToken>, TokenError> {
+        SharedToken::load(
+            self.proxy_token.as_deref(),
+            self.proxy_token_file.as_deref(),
+            "--proxy-token",
         )
     }
 

@@ -8,7 +8,6 @@ mod access;
 mod admin;
 mod app;
 mod auth;
-mod client_address;
 mod config;
 mod endpoint;
 mod error;
@@ -21,9 +20,9 @@ mod write_gate;
 
 pub use app::{App, AppState};
 pub use auth::AuthGate;
-pub use client_address::{TrustedProxies, parse_proxy};
 pub use config::Config;
 pub use router::router;
+pub use service_runtime::client_address::{TrustedProxies, parse_proxy};
 pub use write_gate::WriteGate;
 
 use tokio::net::TcpListener;
@@ -60,7 +59,8 @@ pub async fn run(
     }
     let auth = match &config.auth_endpoint {
         Some(endpoint) => {
-            let proxies = TrustedProxies::new(config.trusted_proxies.clone());
+            let proxies = TrustedProxies::new(config.trusted_proxies.clone())
+                .with_token(config.proxy_token()?);
             let gate = AuthGate::connect(endpoint, config.auth_token()?, proxies)
                 .map_err(|error| ServeError::AuthEndpoint(endpoint.clone(), error))?;
             tokio::spawn(gate.clone().follow_generation(shutdown.clone()));

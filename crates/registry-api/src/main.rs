@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
     service_runtime::init_tracing(config.log_format);
     warn_if_on_command_line(&matches, "admin_token", "--admin-token");
     warn_if_on_command_line(&matches, "auth_token", "--auth-token");
+    warn_if_on_command_line(&matches, "proxy_token", "--proxy-token");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;

@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 #[command(name = "registry-stack", version, about)]
 struct Config {
     /// Directory for the store (`registry/`), the users (`htpasswd`) and
-    /// the services' shared tokens (`admin-token`, `auth-token`).
+    /// the services' shared tokens (`admin-token`, `auth-token`,
+    /// `proxy-token`).
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
 
@@ -72,8 +73,10 @@ async fn main() -> anyhow::Result<()> {
     first_start::ensure_admin(&htpasswd, config.ui_listen)?;
     let admin_token = config.data_dir.join("admin-token");
     let auth_token = config.data_dir.join("auth-token");
-    first_start::ensure_token(&admin_token)?;
-    first_start::ensure_token(&auth_token)?;
+    let proxy_token = config.data_dir.join("proxy-token");
+    for token in [&admin_token, &auth_token, &proxy_token] {
+        first_start::ensure_token(token)?;
+    }
 
     let storage = config.data_dir.join("registry");
     let storage = storage
@@ -86,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
     api.auth_endpoint = Some(format!("http://{}", config.auth_listen).parse()?);
     api.admin_token_file = Some(admin_token.clone());
     api.auth_token_file = Some(auth_token.clone());
+    api.proxy_token_file = Some(proxy_token.clone());
     api.trusted_proxies = config.trusted_proxies.clone();
     let auth_token = SharedToken::load(None, Some(&auth_token), "--auth-token")?;
     let auth_listener = bind(config.auth_listen, "--auth-listen").await?;
@@ -119,6 +123,8 @@ async fn main() -> anyhow::Result<()> {
         format!("http://{}", config.admin_listen).parse()?,
     );
     ui.admin_token_file = Some(admin_token.clone());
+    ui.proxy_token_file = Some(proxy_token);
+    ui.trusted_proxies = config.trusted_proxies.clone();
     ui.log_format = config.log_format;
     let ui = tokio::spawn(ui_backend::run(ui, ui_listener, shutdown.clone()));
     tracing::info!(

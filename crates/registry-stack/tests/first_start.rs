@@ -122,7 +122,7 @@ async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
         async || report.exists(),
     )
     .await;
-    for secret in ["htpasswd", "admin-token", "auth-token"] {
+    for secret in ["htpasswd", "admin-token", "auth-token", "proxy-token"] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(data.path().join(secret))
             .expect(secret)

@@ -1,8 +1,9 @@
 //! What every Berth binary starts with: one tracing set-up with a log format
 //! switch, a shutdown token cancelled on SIGTERM or Ctrl-C, the accepted
-//! connections of gRPC servers, Prometheus metrics, and the shared tokens
-//! between services.
+//! connections of gRPC servers, Prometheus metrics, the shared tokens
+//! between services, and who a client is behind proxies.
 
+pub mod client_address;
 pub mod grpc;
 pub mod metrics;
 mod shutdown;

@@ -26,11 +26,13 @@ impl std::fmt::Debug for SharedToken {
 /// Why a token cannot be used; each names the flag or the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("{flag} {path}: {source}")]
+    /// The I/O error is part of the message and deliberately not a
+    /// `source`, so chained reports do not print it twice.
+    #[error("{flag} {path}: {error}")]
     Read {
         flag: String,
         path: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "{flag} {path} is empty: put a random token in it, e.g. `openssl rand -hex 32 > {path}`"
@@ -50,10 +52,10 @@ impl SharedToken {
     ) -> Result<Option<SharedToken>, TokenError> {
         if let Some(path) = file {
             let (flag, shown) = (format!("{flag}-file"), path.display().to_string());
-            let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
+            let text = std::fs::read_to_string(path).map_err(|error| TokenError::Read {
                 flag: flag.clone(),
                 path: shown.clone(),
-                source,
+                error,
             })?;
             let token = text.trim();
             if token.is_empty() {

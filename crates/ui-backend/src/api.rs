@@ -11,12 +11,13 @@ mod session;
 mod tags;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::AppState;
+use crate::inspect::Viewer;
 use delete::Doomed;
 pub use error::{ApiError, ApiResult};
 use params::Params;
@@ -36,12 +37,11 @@ pub fn router() -> Router<AppState> {
 async fn repository(
     State(app): State<AppState>,
     method: Method,
-    headers: HeaderMap,
+    viewer: Viewer,
     Path(rest): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<Response> {
     let target = Target::parse(&rest)?;
-    let viewer = app.viewer(&headers);
     let v = &viewer;
     let response = match (&method, &target) {
         (&Method::GET, Target::Tags(name)) => {
@@ -72,8 +72,7 @@ async fn repository(
 }
 
 /// `GET /api/v1/status`, for a user the registry knows.
-async fn status(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let viewer = app.viewer(&headers);
+async fn status(State(app): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
     app.inspector.registry.check(&viewer.user).await?;
     let status = app
         .admin

@@ -36,11 +36,16 @@ pub enum Content {
     Config(Arc<ImageConfig>),
 }
 
+/// What is cached (manifest or config) and its digest.
+type ContentKey = (u8, String);
+/// The size of the JSON it was parsed from, and the parsed content.
+type SizedContent = (u64, Content);
+
 #[derive(Clone, Debug)]
 struct SourceBytes;
 
-impl Weighter<(u8, String), (u64, Content)> for SourceBytes {
-    fn weight(&self, key: &(u8, String), value: &(u64, Content)) -> u64 {
+impl Weighter<ContentKey, SizedContent> for SourceBytes {
+    fn weight(&self, key: &ContentKey, value: &SizedContent) -> u64 {
         // Parsed documents take about what their JSON took, plus the key.
         value.0 + key.1.len() as u64 + 256
     }
@@ -48,7 +53,7 @@ impl Weighter<(u8, String), (u64, Content)> for SourceBytes {
 
 /// Content by digest, bounded by bytes.
 #[derive(Clone)]
-pub struct DigestCache(Arc<Cache<(u8, String), (u64, Content), SourceBytes>>);
+pub struct DigestCache(Arc<Cache<ContentKey, SizedContent, SourceBytes>>);
 
 impl std::fmt::Debug for DigestCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,7 +113,7 @@ impl DigestCache {
         &self,
         kind: u8,
         digest: &str,
-        fetch: impl Future<Output = Result<(u64, Content), E>>,
+        fetch: impl Future<Output = Result<SizedContent, E>>,
     ) -> Result<Content, E> {
         let key = (kind, digest.to_owned());
         let (_, content) = self.0.get_or_insert_async(&key, fetch).await?;

@@ -41,6 +41,24 @@ pub struct Config {
     #[arg(long, env = "UI_PUBLIC_NAME")]
     pub public_name: Option<String>,
 
+    /// Proxies (addresses or CIDR ranges, comma separated) whose
+    /// `X-Forwarded-For` names the browser: the edge HAProxy. ui-backend
+    /// passes each user's address on to registry-api, so failed log-ins
+    /// count against the user who made them, not against every UI user.
+    #[arg(long, env = "UI_TRUSTED_PROXIES", value_delimiter = ',', value_parser = service_runtime::client_address::parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The token registry-api's --proxy-token expects, presented so that
+    /// registry-api believes the user addresses ui-backend passes on.
+    /// Shows in `ps` as a flag: prefer --proxy-token-file or the
+    /// environment.
+    #[arg(long, env = "UI_PROXY_TOKEN", hide_env_values = true)]
+    pub proxy_token: Option<String>,
+
+    /// File holding the proxy token (wins over --proxy-token).
+    #[arg(long, env = "UI_PROXY_TOKEN_FILE")]
+    pub proxy_token_file: Option<std::path::PathBuf>,
+
     /// Memory for manifests, image configs and other content addressed by
     /// digest, in MiB.
     #[arg(long, env = "UI_CACHE_SIZE_MIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65536))]
@@ -65,6 +83,9 @@ impl Config {
             admin_token: None,
             admin_token_file: None,
             public_name: None,
+            trusted_proxies: Vec::new(),
+            proxy_token: None,
+            proxy_token_file: None,
             cache_size_mib: 32,
             registry_concurrency: 64,
             log_format: LogFormat::Text,
@@ -77,6 +98,15 @@ impl Config {
             self.admin_token.as_deref(),
             self.admin_token_file.as_deref(),
             "--admin-token",
+        )
+    }
+
+    /// The proxy token from `--proxy-token-file` or `--proxy-token`.
+    pub fn proxy_token(&self) -> Result<Option<SharedToken>, TokenError> {
+        SharedToken::load(
+            self.proxy_token.as_deref(),
+            self.proxy_token_file.as_deref(),
+            "--proxy-token",
         )
     }
 

@@ -11,16 +11,20 @@ mod inspect;
 mod model;
 mod registry;
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use service_runtime::client_address::TrustedProxies;
 use service_runtime::metrics::{RouteLabel, record_metrics, serve_metrics};
 use service_runtime::token::SharedToken;
 use tokio::net::TcpListener;
@@ -56,11 +60,23 @@ pub struct App {
     admin: Admin,
     public_name: String,
     admin_token: Option<SharedToken>,
+    proxies: TrustedProxies,
 }
 
-impl App {
-    fn viewer(&self, headers: &HeaderMap) -> Viewer {
-        self.inspector.viewer(Credentials::from_headers(headers))
+/// Who is asking, from the request: their credentials and their address
+/// (behind the edge, the one it forwards).
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        let client = app.proxies.client(peer, &parts.headers);
+        Ok(app
+            .inspector
+            .viewer(Credentials::new(&parts.headers, client)))
     }
 }
 
@@ -71,8 +87,14 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let admin_token = config.admin_token()?;
+    let proxy_token = config.proxy_token()?;
+    if proxy_token.is_none() {
+        tracing::warn!(
+            "no --proxy-token-file: registry-api sees every UI user at ui-backend's address, so one user's failed log-ins through the UI slow down and lock out the others; give ui-backend and registry-api the same proxy token"
+        );
+    }
     let concurrency = usize::try_from(config.registry_concurrency).unwrap_or(64);
-    let registry = Registry::new(config.registry_url.clone(), concurrency)
+    let registry = Registry::new(config.registry_url.clone(), concurrency, proxy_token)
         .context("cannot set up the HTTP client for --registry-url")?;
     let admin = Admin::new(&config.admin_endpoint, admin_token.clone())
         .with_context(|| format!("--admin-endpoint {} is not usable", config.admin_endpoint))?;
@@ -81,6 +103,7 @@ pub async fn run(
         admin,
         public_name: config.public_name(),
         admin_token,
+        proxies: TrustedProxies::new(config.trusted_proxies.clone()),
     }));
     let address = listener
         .local_addr()
@@ -91,7 +114,8 @@ pub async fn run(
         admin = %config.admin_endpoint,
         "ui-backend is up"
     );
-    axum::serve(listener, router(state))
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("serving the UI")

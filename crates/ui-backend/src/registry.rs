@@ -3,11 +3,14 @@
 //! number of slots, and turns the registry's answer (OCI error bodies
 //! included) into data or an [`UpstreamError`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use bytes::Bytes;
+use service_runtime::client_address::FORWARDER_HEADER;
+use service_runtime::token::SharedToken;
 use tokio::sync::Semaphore;
 
 /// Every manifest type the UI can show, for `Accept`.
@@ -44,18 +47,27 @@ pub enum UpstreamError {
     },
 }
 
-/// The browser user's credentials, passed on as they came.
+/// The browser user: their credentials, passed on as they came, and their
+/// address, passed on in `X-Forwarded-For`.
 #[derive(Clone, Debug, Default)]
-pub struct Credentials(Option<HeaderValue>);
+pub struct Credentials {
+    authorization: Option<HeaderValue>,
+    client: Option<IpAddr>,
+}
 
 impl Credentials {
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        Credentials(headers.get(header::AUTHORIZATION).cloned())
+    pub fn new(headers: &HeaderMap, client: Option<IpAddr>) -> Self {
+        Credentials {
+            authorization: headers.get(header::AUTHORIZATION).cloned(),
+            client,
+        }
     }
 
     /// The header's bytes, for keying per-user caches (never stored as is).
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_ref().map_or(&[], HeaderValue::as_bytes)
+        self.authorization
+            .as_ref()
+            .map_or(&[], HeaderValue::as_bytes)
     }
 }
 
@@ -81,10 +93,16 @@ pub struct Registry {
     http: reqwest::Client,
     base: url::Url,
     slots: Arc<Semaphore>,
+    /// Presented so that registry-api believes the user addresses passed on.
+    proxy_token: Option<SharedToken>,
 }
 
 impl Registry {
-    pub fn new(base: url::Url, concurrency: usize) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        base: url::Url,
+        concurrency: usize,
+        proxy_token: Option<SharedToken>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -94,6 +112,7 @@ impl Registry {
             http,
             base,
             slots: Arc::new(Semaphore::new(concurrency)),
+            proxy_token,
         })
     }
 
@@ -279,8 +298,14 @@ impl Registry {
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = self.url(path, query);
         let mut request = self.http.request(method, url);
-        if let Some(authorization) = &user.0 {
+        if let Some(authorization) = &user.authorization {
             request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
+        if let Some(client) = user.client {
+            request = request.header("x-forwarded-for", client.to_string());
+        }
+        if let Some(token) = &self.proxy_token {
+            request = request.header(FORWARDER_HEADER, token.bearer());
         }
         if path.contains("/manifests/") {
             request = request.header(header::ACCEPT, MANIFEST_TYPES);

@@ -3,142 +3,15 @@
 //! child, referrers and cosign-style tags, delete previews checked against
 //! what a collection then frees, and the errors a person gets.
 
+mod common;
+
 use std::time::Duration;
 
-use base64::Engine;
+use common::{ALICE, BOB, World, call, described_image};
 use registry_proto::maintenance::AcquireReadOnlyRequest;
 use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use serde_json::{Value, json};
-use test_support::{
-    Image, Index, TestAuth, TestRegistry, TestUi, argon2id_line, push_image, push_manifest,
-};
-
-/// A registry with users `alice` (everything) and `bob` (pull in `team/**`
-/// only), and its UI.
-struct World {
-    _dir: tempfile::TempDir,
-    storage: String,
-    _auth: TestAuth,
-    registry: TestRegistry,
-    ui: TestUi,
-    http: reqwest::Client,
-}
-
-const POLICY: &str = r#"
-[[rule]]
-repositories = ["**"]
-users = ["alice"]
-actions = ["pull", "push", "delete"]
-
-[[rule]]
-repositories = ["team/**"]
-users = ["bob"]
-actions = ["pull"]
-"#;
-
-impl World {
-    async fn start() -> World {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let htpasswd = dir.path().join("htpasswd");
-        let lines = [
-            argon2id_line("alice", "alice-pw"),
-            argon2id_line("bob", "bob-pw"),
-        ];
-        std::fs::write(&htpasswd, lines.join("\n") + "\n").expect("htpasswd");
-        let policy = dir.path().join("policy.toml");
-        std::fs::write(&policy, POLICY).expect("policy");
-        let storage = dir.path().join("store").to_str().expect("utf-8").to_owned();
-        let auth = TestAuth::start(&htpasswd, Some(&policy)).await;
-        let registry = TestRegistry::start_authenticated(&storage, &auth).await;
-        let ui = TestUi::start(&registry).await;
-        World {
-            _dir: dir,
-            storage,
-            _auth: auth,
-            registry,
-            ui,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// A push client logged in as `alice`.
-    fn pusher(&self) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            basic("alice", "alice-pw").parse().expect("header"),
-        );
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client")
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        user: Option<(&str, &str)>,
-        path: &str,
-    ) -> (u16, Value) {
-        call(&self.http, &self.ui.url, method, user, path).await
-    }
-
-    async fn get(&self, user: (&str, &str), path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, Some(user), path).await
-    }
-}
-
-/// One `/api/v1` call; the status and the JSON body.
-async fn call(
-    http: &reqwest::Client,
-    ui: &str,
-    method: reqwest::Method,
-    user: Option<(&str, &str)>,
-    path: &str,
-) -> (u16, Value) {
-    let mut request = http.request(method, format!("{ui}/api/v1/{path}"));
-    if let Some((name, password)) = user {
-        request = request.header("authorization", basic(name, password));
-    }
-    let response = request.send().await.expect("UI request");
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
-const ALICE: (&str, &str) = ("alice", "alice-pw");
-const BOB: (&str, &str) = ("bob", "bob-pw");
-
-fn basic(user: &str, password: &str) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {encoded}")
-}
-
-/// An image whose config has a creation time, history and run settings.
-fn described_image(created: &str) -> Image {
-    Image::random(2, 2048).with_config(json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "created": created,
-        "author": "<b>builder</b>",
-        "config": {
-            "User": "app",
-            "Env": ["PATH=/usr/bin", "MODE=prod"],
-            "Entrypoint": ["/app"],
-            "Cmd": ["--serve"],
-            "WorkingDir": "/srv",
-            "ExposedPorts": { "8080/tcp": {} },
-            "Volumes": { "/data": {} },
-            "Labels": { "org.opencontainers.image.source": "<script>alert(1)</script>" },
-        },
-        "rootfs": { "type": "layers", "diff_ids": [] },
-        "history": [
-            { "created": created, "created_by": "ADD rootfs /" },
-            { "created": created, "created_by": "ENV MODE=prod", "empty_layer": true },
-            { "created": created, "created_by": "COPY app /app" },
-        ],
-    }))
-}
+use test_support::{Image, Index, push_image, push_manifest};
 
 #[tokio::test]
 async fn log_in_and_errors_a_person_can_act_on() {
@@ -768,8 +641,13 @@ async fn a_read_only_window_shows_in_status_and_refuses_deletes_with_its_end() {
 
 #[tokio::test]
 async fn a_registry_that_does_not_answer_is_named() {
+    // `_dir` is bound so the store and the users' files outlive the test.
     let World {
-        registry, ui, http, ..
+        registry,
+        ui,
+        http,
+        _dir,
+        ..
     } = World::start().await;
     let registry_url = registry.url.clone();
     registry.stop().await;
@@ -796,4 +674,41 @@ async fn a_registry_that_does_not_answer_is_named() {
         .await
         .expect("GET");
     assert_eq!(health.status(), 503);
+}
+
+#[tokio::test]
+async fn one_browsers_bad_logins_lock_out_nobody_else() {
+    let world = World::start().await;
+    // Someone behind the edge guesses alice's password through the UI.
+    let mut statuses = Vec::new();
+    for guess in 0..12 {
+        let wrong = format!("guess-{guess}");
+        let (status, _) = world
+            .call_from("198.51.100.7", ("alice", &wrong), "session")
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "the guessing browser is stopped: {statuses:?}"
+    );
+    let (_, refused) = world
+        .call_from("198.51.100.7", ("alice", "guess-again"), "session")
+        .await;
+    assert_eq!(refused["error"], "too_many_requests", "{refused}");
+    assert!(
+        refused["retry_after"]
+            .as_u64()
+            .is_some_and(|seconds| seconds > 0),
+        "{refused}"
+    );
+    // Alice, in her own browser, logs in at once, and so does bob.
+    let (status, body) = world.call_from("198.51.100.8", ALICE, "session").await;
+    assert_eq!(
+        status, 200,
+        "alice is not locked out by someone else: {body}"
+    );
+    let (status, body) = world.call_from("198.51.100.9", BOB, "repositories").await;
+    assert_eq!(status, 200, "{body}");
 }

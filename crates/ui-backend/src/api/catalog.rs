@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -33,10 +32,9 @@ struct RepositoryRow {
 
 pub async fn repositories(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    viewer: Viewer,
     Query(params): Query<Params>,
 ) -> ApiResult<Json<CatalogPage>> {
-    let viewer = app.viewer(&headers);
     let paging = Paging::from_params(&params)?;
     let search = params::search(&params);
     let all = app.inspector.catalog(&viewer).await?;

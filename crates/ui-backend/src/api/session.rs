@@ -8,6 +8,7 @@ use base64::Engine;
 
 use super::error::ApiResult;
 use crate::AppState;
+use crate::inspect::Viewer;
 
 #[derive(Debug, serde::Serialize)]
 pub struct Session {
@@ -17,8 +18,11 @@ pub struct Session {
     public_name: String,
 }
 
-pub async fn session(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Session>> {
-    let viewer = app.viewer(&headers);
+pub async fn session(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+) -> ApiResult<Json<Session>> {
     app.inspector.registry.check(&viewer.user).await?;
     Ok(Json(Session {
         user: basic_user(&headers),

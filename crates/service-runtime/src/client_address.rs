@@ -1,8 +1,13 @@
 //! Who the client is, by address: the peer, unless the peer is a trusted
-//! proxy (the edge HAProxy), in which case the nearest address in
-//! `X-Forwarded-For` that is not itself a trusted proxy. A client can
-//! prepend anything to the header, but never past the proxies' own
-//! entries, so forged values are never believed.
+//! proxy, in which case the nearest address in `X-Forwarded-For` that is
+//! not itself a trusted proxy. A client can prepend anything to the header,
+//! but never past the proxies' own entries, so forged values are never
+//! believed.
+//!
+//! A proxy is trusted by its address (the edge HAProxy, `--trusted-proxies`)
+//! or by presenting the proxy token in [`FORWARDER_HEADER`] (ui-backend,
+//! which sends each browser user's requests from its own address, wherever
+//! it runs).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,10 +15,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
+use crate::token::SharedToken;
+
+/// The header in which a proxy presents the proxy token
+/// (`Bearer <token>`).
+pub const FORWARDER_HEADER: &str = "berth-forwarder";
+
 /// The proxies whose `X-Forwarded-For` is believed.
 #[derive(Debug, Default)]
 pub struct TrustedProxies {
     ranges: Vec<IpNet>,
+    /// The token that makes any peer a trusted proxy.
+    token: Option<SharedToken>,
     /// Whether the hint about an untrusted forwarder was logged already.
     hinted: AtomicBool,
 }
@@ -30,8 +43,22 @@ impl TrustedProxies {
     pub fn new(ranges: Vec<IpNet>) -> Self {
         TrustedProxies {
             ranges,
+            token: None,
             hinted: AtomicBool::new(false),
         }
+    }
+
+    /// Also trusts any peer that presents `token` in [`FORWARDER_HEADER`].
+    pub fn with_token(self, token: Option<SharedToken>) -> Self {
+        TrustedProxies { token, ..self }
+    }
+
+    /// Whether the request was sent by a proxy holding the proxy token.
+    fn presents_token(&self, headers: &HeaderMap) -> bool {
+        let presented = headers.get(FORWARDER_HEADER).map(|value| value.as_bytes());
+        self.token
+            .as_ref()
+            .is_some_and(|token| presented.is_some() && token.accepts(presented))
     }
 
     fn trusts(&self, address: IpAddr) -> bool {
@@ -43,7 +70,7 @@ impl TrustedProxies {
     pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer.map(canonical)?;
         let forwarded = forwarded_for(headers);
-        if !self.trusts(peer) {
+        if !self.trusts(peer) && !self.presents_token(headers) {
             if !forwarded.is_empty() && !self.hinted.swap(true, Ordering::Relaxed) {
                 tracing::info!(%peer, "X-Forwarded-For from a peer that is not a trusted proxy is ignored; add the edge proxy to --trusted-proxies if this is it");
             }
@@ -126,6 +153,35 @@ mod tests {
         );
         let mapped = proxies.client(Some(ip("::ffff:10.0.0.2")), &through_edge);
         assert_eq!(mapped, Some(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn a_proxy_holding_the_token_is_trusted_from_anywhere() {
+        let token = SharedToken::generate();
+        let proxies = TrustedProxies::new(Vec::new()).with_token(Some(token.clone()));
+        let mut forwarded = headers(&["203.0.113.9"]);
+        assert_eq!(
+            proxies.client(Some(ip("10.9.9.9")), &forwarded),
+            Some(ip("10.9.9.9")),
+            "no token, no trust"
+        );
+        forwarded.insert(FORWARDER_HEADER, "Bearer wrong".parse().expect("value"));
+        assert_eq!(
+            proxies.client(Some(ip("10.9.9.9")), &forwarded),
+            Some(ip("10.9.9.9")),
+            "a wrong token, no trust"
+        );
+        forwarded.insert(FORWARDER_HEADER, token.bearer().parse().expect("value"));
+        assert_eq!(
+            proxies.client(Some(ip("10.9.9.9")), &forwarded),
+            Some(ip("203.0.113.9"))
+        );
+        let without = TrustedProxies::new(Vec::new());
+        assert_eq!(
+            without.client(Some(ip("10.9.9.9")), &forwarded),
+            Some(ip("10.9.9.9")),
+            "a token presented where none is configured is ignored"
+        );
     }
 
     #[test]
