@@ -524,25 +524,7 @@ async fn a_delete_untags_one_tag_and_its_preview_bounds_what_gc_frees() {
         )
         .await;
     assert_eq!(status, 200);
-    let gc = gc_worker::GcConfig {
-        storage: world.storage.clone(),
-        admin_endpoints: vec![
-            format!("http://{}", world.registry.admin_addr)
-                .parse()
-                .expect("URL"),
-        ],
-        dry_run: false,
-        delete_untagged: true,
-        lease_ttl: Duration::from_secs(10),
-        grace: Duration::ZERO,
-        upload_max_age: Duration::from_secs(3600),
-        admin_token: None,
-        admin_token_file: None,
-        log_format: service_runtime::LogFormat::Text,
-    };
-    let report = gc_worker::run_once(&gc, tokio_util::sync::CancellationToken::new())
-        .await
-        .expect("a collection");
+    let report = world.collect(true).await;
     assert_eq!(
         report.bytes_freed, expected as u64,
         "the preview's bound is what the collection freed"

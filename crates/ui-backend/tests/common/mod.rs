@@ -93,6 +93,26 @@ impl World {
         call(&self.http, &self.ui.url, method, user, path).await
     }
 
+    /// Runs one collection with `--grace 0s`, as gc-worker would.
+    pub async fn collect(&self, delete_untagged: bool) -> gc_worker::Report {
+        let admin = format!("http://{}", self.registry.admin_addr);
+        let config = gc_worker::GcConfig {
+            storage: self.storage.clone(),
+            admin_endpoints: vec![admin.parse().expect("URL")],
+            dry_run: false,
+            delete_untagged,
+            lease_ttl: std::time::Duration::from_secs(10),
+            grace: std::time::Duration::ZERO,
+            upload_max_age: std::time::Duration::from_secs(3600),
+            admin_token: None,
+            admin_token_file: None,
+            log_format: service_runtime::LogFormat::Text,
+        };
+        gc_worker::run_once(&config, tokio_util::sync::CancellationToken::new())
+            .await
+            .expect("a collection")
+    }
+
     /// A call from the browser at `client`, as the edge forwards it.
     pub async fn call_from(&self, client: &str, user: (&str, &str), path: &str) -> (u16, Value) {
         let response = self
