@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, header};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use registry_core::{ErrorCode, RegistryError, RepositoryName};
+use registry_core::{ErrorCode, RegistryError, RepositoryName, parse_basic};
 use registry_proto::auth::authenticator_client::AuthenticatorClient;
 use registry_proto::auth::{
     Action as ProtoAction, AuthorizeRequest, StatusRequest, VerifyOutcome, VerifyRequest,
@@ -364,36 +364,4 @@ fn too_many(retry_after: Duration) -> RegistryError {
         "too many failed logins from this address; wait before trying again",
     )
     .with_detail(serde_json::json!({ "retryAfterSeconds": retry_after.as_secs().max(1) }))
-}
-
-/// `Basic base64(user:password)` → (user, password).
-fn parse_basic(value: &[u8]) -> Option<(String, String)> {
-    use base64::Engine;
-    let text = std::str::from_utf8(value).ok()?;
-    let (scheme, encoded) = text.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_basic;
-
-    #[test]
-    fn basic_credentials_are_parsed_strictly() {
-        assert_eq!(
-            parse_basic(b"Basic YWxpY2U6czNjcjp4"),
-            Some(("alice".to_owned(), "s3cr:x".to_owned()))
-        );
-        assert_eq!(parse_basic(b"Bearer abc"), None);
-        assert_eq!(parse_basic(b"Basic !!!"), None);
-        assert_eq!(parse_basic(b"Basic YWxpY2U="), None);
-    }
 }

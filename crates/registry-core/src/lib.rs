@@ -1,7 +1,8 @@
 //! Domain types every Berth service shares: content digests and their
-//! hashers, repository names, tags and references, manifest media types and
-//! the OCI error codes with their HTTP status. No framework lives here.
+//! hashers, repository names, tags and references, manifest media types,
+//! Basic credentials and the OCI error codes with their HTTP status. No framework lives here.
 
+mod basic;
 mod digest;
 mod error;
 mod hasher;
@@ -10,6 +11,7 @@ pub mod media_types;
 mod name;
 mod reference;
 
+pub use basic::parse_basic;
 pub use digest::{Algorithm, Digest, DigestError};
 pub use error::{ErrorCode, RegistryError};
 pub use hasher::{DigestHasher, HasherStateError};

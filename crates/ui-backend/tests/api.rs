@@ -8,8 +8,6 @@ mod common;
 use std::time::Duration;
 
 use common::{ALICE, BOB, World, call, described_image};
-use registry_proto::maintenance::AcquireReadOnlyRequest;
-use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use serde_json::{Value, json};
 use test_support::{Image, Index, push_image, push_manifest};
 
@@ -585,18 +583,7 @@ async fn a_read_only_window_shows_in_status_and_refuses_deletes_with_its_end() {
         &Image::random(1, 256),
     )
     .await;
-    let admin = format!("http://{}", world.registry.admin_addr);
-    let mut maintenance = MaintenanceClient::connect(admin).await.expect("admin port");
-    maintenance
-        .acquire_read_only(AcquireReadOnlyRequest {
-            lease_id: "ui-test".into(),
-            holder: "ui-test".into(),
-            ttl_seconds: 30,
-            reason: "a test window".into(),
-        })
-        .await
-        .expect("a read-only window");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    world.open_window("a test window").await;
     let (_, state) = world.get(ALICE, "status").await;
     assert_eq!(state["read_only"], true, "{state}");
     assert!(

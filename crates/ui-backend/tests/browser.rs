@@ -11,8 +11,6 @@ use std::time::Duration;
 use common::{ALICE, World};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use registry_proto::maintenance::AcquireReadOnlyRequest;
-use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use serde_json::json;
 use test_support::{ChildServer, Image, Index, free_port, push_image, push_manifest, require_tool};
 
@@ -356,18 +354,7 @@ async fn a_read_only_window_shows_a_banner_saying_until_when() {
         return;
     };
     let (world, _) = populated().await;
-    let admin = format!("http://{}", world.registry.admin_addr);
-    let mut maintenance = MaintenanceClient::connect(admin).await.expect("admin port");
-    maintenance
-        .acquire_read_only(AcquireReadOnlyRequest {
-            lease_id: "browser-test".into(),
-            holder: "gc-worker@test".into(),
-            ttl_seconds: 60,
-            reason: "garbage collection".into(),
-        })
-        .await
-        .expect("a read-only window");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    world.open_window("garbage collection").await;
     browser.log_in(&world, ALICE).await;
     browser.find("[data-test=catalog-row]").await;
     browser

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use base64::Engine;
 
 use super::error::ApiResult;
 use crate::AppState;
@@ -32,14 +31,6 @@ pub async fn session(
 
 /// The user name of a `Basic` `Authorization` header.
 fn basic_user(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    Some(text.split_once(':')?.0.to_owned())
+    let value = headers.get(header::AUTHORIZATION)?;
+    registry_core::parse_basic(value.as_bytes()).map(|(user, _)| user)
 }

@@ -93,6 +93,25 @@ impl World {
         call(&self.http, &self.ui.url, method, user, path).await
     }
 
+    /// Opens a read-only window of a minute on the registry, and waits
+    /// until the UI's status (read every few seconds) shows it.
+    pub async fn open_window(&self, reason: &str) {
+        use registry_proto::maintenance::AcquireReadOnlyRequest;
+        use registry_proto::maintenance::maintenance_client::MaintenanceClient;
+        let admin = format!("http://{}", self.registry.admin_addr);
+        let mut maintenance = MaintenanceClient::connect(admin).await.expect("admin port");
+        maintenance
+            .acquire_read_only(AcquireReadOnlyRequest {
+                lease_id: "ui-test".into(),
+                holder: "gc-worker@test".into(),
+                ttl_seconds: 60,
+                reason: reason.into(),
+            })
+            .await
+            .expect("a read-only window");
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    }
+
     /// Runs one collection with `--grace 0s`, as gc-worker would.
     pub async fn collect(&self, delete_untagged: bool) -> gc_worker::Report {
         let admin = format!("http://{}", self.registry.admin_addr);
