@@ -11,7 +11,7 @@ use serde::Serialize;
 use service_runtime::token::SharedToken;
 use tonic::transport::Channel;
 
-use crate::cache::Fresh;
+use crate::cache::{Fresh, Weigh};
 use crate::inspect::rfc3339;
 
 /// What `GET /api/v1/status` answers.
@@ -30,6 +30,13 @@ struct Window {
     holder: String,
     reason: String,
     until: String,
+}
+
+impl Weigh for Arc<Status> {
+    fn weigh(&self) -> u64 {
+        // A few reports of a few hundred bytes each.
+        16 << 10
+    }
 }
 
 /// Why the status cannot be read.
@@ -63,7 +70,7 @@ impl Admin {
             client: MaintenanceClient::new(channel),
             endpoint: endpoint.to_string(),
             token,
-            latest: Fresh::new(1),
+            latest: Fresh::new(64 << 10),
         })
     }
 

@@ -1,6 +1,7 @@
 //! ui-backend's two kinds of memory. Content addressed by digest
 //! (manifests, image configs) never changes: it is kept in a cache bounded
-//! by bytes. Lists that change (the catalog, tags, what a tag points at, a
+//! by bytes, per repository (a digest is only ever shown as read through a
+//! repository that has it). Lists that change (the catalog, tags, what a tag points at, a
 //! manifest's referrers) are kept only for [`FRESH_FOR`], so nothing shown
 //! is older than that. Both make concurrent askers of one key wait for one
 //! fetch. Who may see an entry is decided before it is looked up: see
@@ -36,8 +37,9 @@ pub enum Content {
     Config(Arc<ImageConfig>),
 }
 
-/// What is cached (manifest or config) and its digest.
-type ContentKey = (u8, String);
+/// What is cached (manifest or config), the repository it was read
+/// through, and its digest.
+type ContentKey = (u8, String, String);
 /// The size of the JSON it was parsed from, and the parsed content.
 type SizedContent = (u64, Content);
 
@@ -47,7 +49,7 @@ struct SourceBytes;
 impl Weighter<ContentKey, SizedContent> for SourceBytes {
     fn weight(&self, key: &ContentKey, value: &SizedContent) -> u64 {
         // Parsed documents take about what their JSON took, plus the key.
-        value.0 + key.1.len() as u64 + 256
+        value.0 + (key.1.len() + key.2.len()) as u64 + 256
     }
 }
 
@@ -77,9 +79,10 @@ impl DigestCache {
         )))
     }
 
-    /// The manifest `digest`, fetched (and parsed) once.
+    /// The manifest `digest` of `repository`, fetched (and parsed) once.
     pub async fn manifest<E>(
         &self,
+        repository: &str,
         digest: &str,
         fetch: impl Future<Output = Result<(u64, Arc<ManifestDoc>), E>>,
     ) -> Result<Arc<ManifestDoc>, E> {
@@ -87,15 +90,19 @@ impl DigestCache {
             let (size, doc) = fetch.await?;
             Ok((size, Content::Manifest(doc)))
         };
-        match self.get_or_fetch(MANIFEST, digest, fetch).await? {
+        match self
+            .get_or_fetch((MANIFEST, repository.to_owned(), digest.to_owned()), fetch)
+            .await?
+        {
             Content::Manifest(doc) => Ok(doc),
             Content::Config(_) => unreachable!("manifest keys hold manifests"),
         }
     }
 
-    /// The image config `digest`, fetched (and parsed) once.
+    /// The image config `digest` of `repository`, fetched (and parsed) once.
     pub async fn config<E>(
         &self,
+        repository: &str,
         digest: &str,
         fetch: impl Future<Output = Result<(u64, Arc<ImageConfig>), E>>,
     ) -> Result<Arc<ImageConfig>, E> {
@@ -103,7 +110,10 @@ impl DigestCache {
             let (size, config) = fetch.await?;
             Ok((size, Content::Config(config)))
         };
-        match self.get_or_fetch(CONFIG, digest, fetch).await? {
+        match self
+            .get_or_fetch((CONFIG, repository.to_owned(), digest.to_owned()), fetch)
+            .await?
+        {
             Content::Config(config) => Ok(config),
             Content::Manifest(_) => unreachable!("config keys hold configs"),
         }
@@ -111,23 +121,52 @@ impl DigestCache {
 
     async fn get_or_fetch<E>(
         &self,
-        kind: u8,
-        digest: &str,
+        key: ContentKey,
         fetch: impl Future<Output = Result<SizedContent, E>>,
     ) -> Result<Content, E> {
-        let key = (kind, digest.to_owned());
         let (_, content) = self.0.get_or_insert_async(&key, fetch).await?;
         Ok(content)
     }
 }
 
-/// Values that are shown for [`FRESH_FOR`], then read again.
-#[derive(Debug)]
-pub struct Fresh<K: Eq + Hash, V: Clone>(Cache<K, (Instant, V)>);
+/// About how many bytes a cached value holds, for bounding caches by
+/// memory rather than by count.
+pub trait Weigh {
+    fn weigh(&self) -> u64;
+}
 
-impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
-    pub fn new(entries: usize) -> Self {
-        Fresh(Cache::new(entries))
+impl Weigh for Arc<Vec<String>> {
+    fn weigh(&self) -> u64 {
+        self.iter()
+            .map(|entry| entry.len() as u64 + 24)
+            .sum::<u64>()
+            + 64
+    }
+}
+
+#[derive(Clone, Debug)]
+struct FreshWeight;
+
+impl<K, V: Weigh> Weighter<K, (Instant, V)> for FreshWeight {
+    fn weight(&self, _key: &K, value: &(Instant, V)) -> u64 {
+        // The key and the entry's own bookkeeping.
+        value.1.weigh() + 128
+    }
+}
+
+/// Values that are shown for [`FRESH_FOR`], then read again; bounded by
+/// bytes.
+#[derive(Debug)]
+pub struct Fresh<K: Eq + Hash, V: Clone>(Cache<K, (Instant, V), FreshWeight>);
+
+impl<K: Eq + Hash + Clone, V: Clone + Weigh> Fresh<K, V> {
+    pub fn new(capacity_bytes: u64) -> Self {
+        let expected = usize::try_from(capacity_bytes / 256).unwrap_or(usize::MAX);
+        Fresh(Cache::with_weighter(
+            expected.max(16),
+            capacity_bytes,
+            FreshWeight,
+        ))
     }
 
     /// The value for `key` if it is fresh, else what `fetch` gives (one

@@ -4,9 +4,9 @@
 //!
 //! Who may see what is always asked of registry-api with the user's own
 //! credentials before a shared cache entry is used: the catalog and a
-//! repository's tag list are cached per user, and every entry cached per
-//! repository or per digest is reached only through one of those, or
-//! after a `HEAD` of the digest in that repository with the user's
+//! repository's tag list are cached per user, and every entry shared by
+//! users (all kept per repository) is reached only through one of those,
+//! or after a `HEAD` of the digest in that repository with the user's
 //! credentials.
 
 use std::sync::Arc;
@@ -15,17 +15,15 @@ use std::time::SystemTime;
 use futures::{StreamExt, TryFutureExt};
 use serde::Serialize;
 
-use crate::cache::{DigestCache, Fresh, ManifestDoc, UserKey, UserKeys};
+use crate::cache::{DigestCache, Fresh, ManifestDoc, UserKey, UserKeys, Weigh};
 use crate::model::{Descriptor, ImageConfig, Kind, Manifest};
 use crate::registry::{Credentials, ManifestHead, Registry, UpstreamError};
 
 /// Requests one page may have in flight at once (the registry client also
 /// bounds all of them together).
 const PAGE_CONCURRENCY: usize = 32;
-/// Per-user and per-repository lists kept at once.
-const LIST_ENTRIES: usize = 4096;
-/// Tag heads kept at once.
-const HEAD_ENTRIES: usize = 65_536;
+/// Memory for each kind of list (catalogs, tag lists, tag heads, referrers).
+const LIST_BYTES: u64 = 8 << 20;
 
 /// Who is asking: their credentials, and the key of their cache entries.
 #[derive(Clone, Debug)]
@@ -77,10 +75,10 @@ impl Inspector {
             registry,
             keys: UserKeys::default(),
             content: DigestCache::new(cache_bytes),
-            catalogs: Fresh::new(LIST_ENTRIES),
-            tags: Fresh::new(LIST_ENTRIES),
-            heads: Fresh::new(HEAD_ENTRIES),
-            referrers: Fresh::new(LIST_ENTRIES),
+            catalogs: Fresh::new(LIST_BYTES),
+            tags: Fresh::new(LIST_BYTES),
+            heads: Fresh::new(LIST_BYTES),
+            referrers: Fresh::new(LIST_BYTES),
         }
     }
 
@@ -192,7 +190,7 @@ impl Inspector {
             };
             Ok((size, Arc::new(doc)))
         };
-        self.content.manifest(digest, fetch).await
+        self.content.manifest(repository, digest, fetch).await
     }
 
     /// An image config of `repository`, parsed; an unreadable one is empty.
@@ -207,7 +205,7 @@ impl Inspector {
             let config = serde_json::from_slice(&bytes).unwrap_or_default();
             Ok((bytes.len() as u64, Arc::new(config)))
         };
-        self.content.config(digest, fetch).await
+        self.content.config(repository, digest, fetch).await
     }
 
     /// The manifests that refer to `digest` (OCI 1.1 referrers).
@@ -328,6 +326,33 @@ pub fn platform_entries(index: &Manifest) -> impl Iterator<Item = &Descriptor> {
         .manifests
         .iter()
         .filter(|entry| !entry.annotations.contains_key("vnd.docker.reference.type"))
+}
+
+impl Weigh for ManifestHead {
+    fn weigh(&self) -> u64 {
+        (self.digest.len() + self.media_type.len()) as u64 + 64
+    }
+}
+
+impl Weigh for Arc<Vec<Descriptor>> {
+    fn weigh(&self) -> u64 {
+        let annotations = |descriptor: &Descriptor| {
+            descriptor
+                .annotations
+                .iter()
+                .map(|(key, value)| key.len() + value.len() + 48)
+                .sum::<usize>()
+        };
+        self.iter()
+            .map(|descriptor| {
+                (descriptor.digest.len()
+                    + descriptor.media_type.len()
+                    + 160
+                    + annotations(descriptor)) as u64
+            })
+            .sum::<u64>()
+            + 64
+    }
 }
 
 /// A time as RFC 3339 in UTC, to the second.
