@@ -39,6 +39,10 @@ pub struct ServeConfig {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Ask the auth-service running at --listen for its gRPC health instead
+    /// of serving; exit 0 when healthy (for container health checks).
+    #[arg(long)]
+    pub healthcheck: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]

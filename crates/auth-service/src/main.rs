@@ -21,6 +21,9 @@ async fn serve(
     config: auth_service::ServeConfig,
     matches: &clap::ArgMatches,
 ) -> anyhow::Result<()> {
+    if config.healthcheck {
+        service_runtime::healthcheck::exit(service_runtime::healthcheck::grpc(config.listen).await);
+    }
     service_runtime::init_tracing(config.log_format);
     service_runtime::token::warn_if_on_command_line(matches, "token", "--token");
     let token = SharedToken::load(

@@ -76,3 +76,28 @@ fn a_broken_policy_is_refused_at_start_with_its_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_healthcheck_flag_asks_the_running_instance_over_grpc() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, test_support::bcrypt_line("alice", "pw") + "\n").expect("htpasswd");
+    let auth = test_support::TestAuth::start(&htpasswd, None).await;
+    let check = |listen: std::net::SocketAddr| {
+        Command::new(BINARY)
+            .arg("--healthcheck")
+            .env("AUTH_LISTEN", listen.to_string())
+            .output()
+            .expect("auth-service --healthcheck")
+    };
+    let listen = auth.addr;
+    let healthy = tokio::task::spawn_blocking(move || check(listen))
+        .await
+        .expect("thread");
+    assert!(healthy.status.success(), "{healthy:?}");
+    auth.stop().await;
+    let gone = tokio::task::spawn_blocking(move || check(listen))
+        .await
+        .expect("thread");
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+}

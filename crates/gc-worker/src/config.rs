@@ -31,6 +31,10 @@ pub enum Command {
         /// Address of /metrics and /healthz.
         #[arg(long, env = "GC_LISTEN", default_value = "127.0.0.1:5003")]
         listen: SocketAddr,
+        /// Ask the gc-worker serving at --listen for its /healthz instead of
+        /// serving; exit 0 when healthy (for container health checks).
+        #[arg(long)]
+        healthcheck: bool,
     },
     /// Check the store: every tag resolves, every manifest's blobs,
     /// children and subject exist, no referrers entry dangles. Reads only;

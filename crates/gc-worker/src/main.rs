@@ -9,6 +9,14 @@ use service_runtime::token::warn_if_on_command_line;
 async fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    if let Command::Serve {
+        listen,
+        healthcheck: true,
+        ..
+    } = &cli.command
+    {
+        service_runtime::healthcheck::exit(service_runtime::healthcheck::http(*listen));
+    }
     let log_format = match &cli.command {
         Command::Run(config) | Command::Serve { gc: config, .. } => config.log_format,
         Command::Fsck { log_format, .. } => *log_format,
@@ -42,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             gc,
             schedule,
             listen,
+            ..
         } => gc_worker::serve(gc, &schedule, Some(listen), shutdown).await,
     }
 }

@@ -71,6 +71,11 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Ask the registry-api running at --listen for its /healthz instead of
+    /// serving; exit 0 when healthy (for container health checks).
+    #[arg(long)]
+    pub healthcheck: bool,
 }
 
 impl Config {
@@ -90,6 +95,7 @@ impl Config {
             proxy_token_file: None,
             read_only_on_boot: false,
             log_format: LogFormat::Text,
+            healthcheck: false,
         }
     }
 }

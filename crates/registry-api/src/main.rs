@@ -9,6 +9,9 @@ async fn main() -> anyhow::Result<()> {
     let matches = registry_api::Config::command().get_matches();
     let config =
         registry_api::Config::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    if config.healthcheck {
+        service_runtime::healthcheck::exit(service_runtime::healthcheck::http(config.listen));
+    }
     service_runtime::init_tracing(config.log_format);
     warn_if_on_command_line(&matches, "admin_token", "--admin-token");
     warn_if_on_command_line(&matches, "auth_token", "--auth-token");

@@ -228,3 +228,35 @@ fn an_empty_admin_token_file_is_refused() {
         "{stderr}"
     );
 }
+
+/// `registry-api --healthcheck` with the serving instance's own settings.
+fn healthcheck(port: u16) -> std::process::Output {
+    Command::new(BINARY)
+        .arg("--healthcheck")
+        .env("REGISTRY_LISTEN", format!("0.0.0.0:{port}"))
+        .output()
+        .expect("registry-api --healthcheck")
+}
+
+#[tokio::test]
+async fn the_healthcheck_flag_asks_the_running_instance() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let (port, admin) = (free_port(), free_port());
+    let mut command = Command::new(BINARY);
+    command
+        .env("REGISTRY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REGISTRY_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .env("REGISTRY_STORAGE", store.path())
+        .stdin(Stdio::null());
+    let server = ChildServer::spawn(command, port, "/healthz", "registry-api").await;
+    let healthy = tokio::task::spawn_blocking(move || healthcheck(port))
+        .await
+        .expect("thread");
+    assert!(healthy.status.success(), "{healthy:?}");
+    server.stop();
+    let gone = tokio::task::spawn_blocking(move || healthcheck(port))
+        .await
+        .expect("thread");
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("unhealthy"));
+}

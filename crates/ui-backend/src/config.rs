@@ -71,6 +71,11 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Ask the ui-backend running at --listen for its /healthz instead of
+    /// serving; exit 0 when healthy (for container health checks).
+    #[arg(long)]
+    pub healthcheck: bool,
 }
 
 impl Config {
@@ -89,6 +94,7 @@ impl Config {
             cache_size_mib: 32,
             registry_concurrency: 64,
             log_format: LogFormat::Text,
+            healthcheck: false,
         }
     }
 

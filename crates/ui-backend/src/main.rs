@@ -9,6 +9,9 @@ async fn main() -> anyhow::Result<()> {
     let matches = ui_backend::Config::command().get_matches();
     let config =
         ui_backend::Config::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    if config.healthcheck {
+        service_runtime::healthcheck::exit(service_runtime::healthcheck::http(config.listen));
+    }
     service_runtime::init_tracing(config.log_format);
     warn_if_on_command_line(&matches, "admin_token", "--admin-token");
     let listener = tokio::net::TcpListener::bind(config.listen)
