@@ -1,5 +1,6 @@
 //! gc-worker's command line: `run` once or `serve` on a schedule, with the
-//! same flags; each has an environment variable of the same meaning.
+//! same flags; `fsck` and `lease` for operators. Each flag has an
+//! environment variable of the same meaning.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,20 @@ pub enum Command {
         #[arg(long)]
         healthcheck: bool,
     },
+    /// See or end the read-only window, straight in the store: works when
+    /// gc-worker (or every replica) is gone.
+    Lease {
+        #[command(subcommand)]
+        action: LeaseAction,
+        /// The store registry-api serves (same URL forms as its --storage).
+        #[arg(
+            long,
+            env = "GC_STORAGE",
+            default_value = "./data/registry",
+            global = true
+        )]
+        storage: String,
+    },
     /// Check the store: every tag resolves, every manifest's blobs,
     /// children and subject exist, no referrers entry dangles. Reads only;
     /// exits non-zero when something is broken.
@@ -46,6 +61,22 @@ pub enum Command {
         /// Log line format.
         #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+    },
+}
+
+/// What `gc-worker lease` does.
+#[derive(Debug, clap::Subcommand)]
+pub enum LeaseAction {
+    /// Print the newest read-only window: its id, holder, reason, and
+    /// whether it is in force and until when.
+    Status,
+    /// End the window LEASE_ID (from `lease status`) now; every replica is
+    /// writable again within a second or two. Only for a window whose
+    /// gc-worker is gone: one still running may go on deleting until the
+    /// window's end.
+    Release {
+        /// The id `lease status` prints.
+        lease_id: String,
     },
 }
 

@@ -11,12 +11,13 @@
 mod config;
 pub mod fsck;
 mod lease;
+pub mod lease_admin;
 mod plan;
 mod report;
 mod serve;
 mod sweep;
 
-pub use config::{Cli, Command, GcConfig};
+pub use config::{Cli, Command, GcConfig, LeaseAction};
 pub use report::Report;
 pub use serve::{parse_schedule, serve};
 

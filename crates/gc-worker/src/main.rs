@@ -1,4 +1,5 @@
-//! The `gc-worker` binary: `run` once, `serve` on a schedule, or `fsck`.
+//! The `gc-worker` binary: `run` once, `serve` on a schedule, `fsck`, or
+//! `lease status|release`.
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
@@ -20,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let log_format = match &cli.command {
         Command::Run(config) | Command::Serve { gc: config, .. } => config.log_format,
         Command::Fsck { log_format, .. } => *log_format,
+        Command::Lease { .. } => service_runtime::LogFormat::Text,
     };
     service_runtime::init_tracing(log_format);
     if let (Command::Run(_) | Command::Serve { .. }, Some((_, arguments))) =
@@ -34,6 +36,18 @@ async fn main() -> anyhow::Result<()> {
             if !config.dry_run {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
+            Ok(())
+        }
+        Command::Lease { action, storage } => {
+            let store = registry_storage::Store::open(&storage)
+                .with_context(|| format!("--storage {storage}"))?;
+            let text = match action {
+                gc_worker::LeaseAction::Status => gc_worker::lease_admin::status(&store).await?,
+                gc_worker::LeaseAction::Release { lease_id } => {
+                    gc_worker::lease_admin::release(&store, &lease_id).await?
+                }
+            };
+            print!("{text}");
             Ok(())
         }
         Command::Fsck { storage, .. } => {

@@ -218,3 +218,73 @@ fn data_files(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+fn lease_command(storage: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BINARY)
+        .args(["lease", "--storage", storage])
+        .args(args)
+        .output()
+        .expect("gc-worker lease")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_and_ends_a_window_whose_gc_worker_is_gone() {
+    use registry_proto::maintenance::AcquireReadOnlyRequest;
+    use registry_proto::maintenance::maintenance_client::MaintenanceClient;
+    let store = tempfile::tempdir().expect("temporary directory");
+    let storage = store.path().to_str().expect("utf-8").to_owned();
+    let registry = TestRegistry::start(&storage).await;
+    let quiet = lease_command(&storage, &["status"]);
+    assert!(
+        String::from_utf8_lossy(&quiet.stdout).contains("writable"),
+        "{quiet:?}"
+    );
+
+    // A gc-worker took an hour's window and died.
+    let mut admin = MaintenanceClient::connect(format!("http://{}", registry.admin_addr))
+        .await
+        .expect("admin port");
+    admin
+        .acquire_read_only(AcquireReadOnlyRequest {
+            lease_id: "stuck-window".into(),
+            holder: "gc-worker@gone".into(),
+            ttl_seconds: 3600,
+            reason: "garbage collection".into(),
+        })
+        .await
+        .expect("a window");
+    assert_eq!(upload_status(&registry).await, 503);
+    let status = lease_command(&storage, &["status"]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("stuck-window")
+            && shown.contains("gc-worker@gone")
+            && shown.contains("IN FORCE"),
+        "{shown}"
+    );
+
+    let wrong = lease_command(&storage, &["release", "another-window"]);
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("stuck-window"),
+        "{wrong:?}"
+    );
+    assert_eq!(
+        upload_status(&registry).await,
+        503,
+        "a wrong id ends nothing"
+    );
+
+    let released = lease_command(&storage, &["release", "stuck-window"]);
+    assert!(released.status.success(), "{released:?}");
+    assert!(String::from_utf8_lossy(&released.stdout).contains("released"));
+    test_support::eventually("writes to resume", Duration::from_secs(5), async || {
+        upload_status(&registry).await == 202
+    })
+    .await;
+    let again = lease_command(&storage, &["release", "stuck-window"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("already over"),
+        "{again:?}"
+    );
+}

@@ -40,6 +40,18 @@ fn not_drained(what: &str) -> Status {
     ))
 }
 
+/// Why a lease state was not recorded: refused, or the store failed.
+enum LeaseError {
+    Refused(Status),
+    Storage(registry_storage::StorageError),
+}
+
+impl From<registry_storage::StorageError> for LeaseError {
+    fn from(error: registry_storage::StorageError) -> Self {
+        LeaseError::Storage(error)
+    }
+}
+
 fn storage(error: registry_storage::StorageError) -> Status {
     tracing::error!(%error, "maintenance: storage failure");
     Status::unavailable(format!("the store did not answer: {error}"))
@@ -96,18 +108,16 @@ impl MaintenanceService {
         &self,
         mut next: impl FnMut(Option<&LeaseRecord>) -> Result<Option<LeaseRecord>, Status>,
     ) -> Result<Option<LeaseRecord>, Status> {
-        loop {
-            let current = self.store().read_lease().await.map_err(storage)?;
-            let Some(mut record) = next(current.as_ref())? else {
-                self.write_gate().observe(current.clone());
-                return Ok(current);
-            };
-            record.version = current.as_ref().map_or(1, |current| current.version + 1);
-            if self.store().record_lease(&record).await.map_err(storage)? {
-                self.write_gate().observe(Some(record.clone()));
-                return Ok(Some(record));
-            }
-        }
+        let in_force = self
+            .store()
+            .record_next_lease(|current| next(current).map_err(LeaseError::Refused))
+            .await
+            .map_err(|error| match error {
+                LeaseError::Refused(status) => status,
+                LeaseError::Storage(error) => storage(error),
+            })?;
+        self.write_gate().observe(in_force.clone());
+        Ok(in_force)
     }
 }
 

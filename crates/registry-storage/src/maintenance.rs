@@ -102,6 +102,26 @@ impl Store {
         Ok(true)
     }
 
+    /// Records the state that follows the newest one, as `next` makes it
+    /// from that one (`None`: nothing to record). When another writer
+    /// records a state first, `next` decides again on the newer one.
+    /// Returns the state now in force.
+    pub async fn record_next_lease<E: From<StorageError>>(
+        &self,
+        mut next: impl FnMut(Option<&LeaseRecord>) -> Result<Option<LeaseRecord>, E>,
+    ) -> Result<Option<LeaseRecord>, E> {
+        loop {
+            let current = self.read_lease().await?;
+            let Some(mut record) = next(current.as_ref())? else {
+                return Ok(current);
+            };
+            record.version = current.as_ref().map_or(1, |current| current.version + 1);
+            if self.record_lease(&record).await? {
+                return Ok(Some(record));
+            }
+        }
+    }
+
     async fn lease_versions(&self) -> Result<Vec<u64>, StorageError> {
         use futures::TryStreamExt;
         let listed: Vec<_> = self
