@@ -30,5 +30,5 @@ pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use podman::Podman;
 pub use server::{TestAuth, TestRegistry, argon2id_line, bcrypt_line};
-pub use tools::{Tool, command_output, eventually, is_root, require_tool, run_tool};
+pub use tools::{Tool, command_output, eventually, is_root, require_tool, run_tool, with_hosts};
 pub use ui::TestUi;

@@ -1,6 +1,7 @@
 //! podman as root with vfs storage, isolated in a temporary directory (its
-//! own storage, run root, registries.conf marking the test registry
-//! insecure, containers.conf), so tests never touch the machine's images.
+//! own storage, run root, registries.conf, containers.conf), so tests never
+//! touch the machine's images. The test registry is either marked insecure
+//! (plain HTTP) or reached by its public name with TLS verified.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,10 +17,29 @@ pub struct Podman {
     root: PathBuf,
     run: PathBuf,
     config: PathBuf,
+    /// The `/etc/hosts` podman sees, when names are the test's own.
+    hosts: Option<PathBuf>,
 }
 
 impl Podman {
+    /// podman for a plain-HTTP registry at `registry_host`.
     pub fn new(work: &Path, registry_host: &str) -> Option<Podman> {
+        Podman::with_registries(
+            work,
+            format!("[[registry]]\nlocation = \"{registry_host}\"\ninsecure = true\n"),
+        )
+    }
+
+    /// podman that resolves names with `hosts` as its `/etc/hosts` and
+    /// talks TLS to every registry, verifying certificates against the CA
+    /// given with `--cert-dir`.
+    pub fn verifying(work: &Path, hosts: &Path) -> Option<Podman> {
+        let mut podman = Podman::with_registries(work, String::new())?;
+        podman.hosts = Some(hosts.to_owned());
+        Some(podman)
+    }
+
+    fn with_registries(work: &Path, registries: String) -> Option<Podman> {
         let podman = require_tool("podman")?;
         let skopeo = require_tool("skopeo")?;
         if !is_root() {
@@ -42,8 +62,7 @@ impl Podman {
         write(
             "registries.conf",
             format!(
-                "unqualified-search-registries = []\nshort-name-mode = \"disabled\"\n\
-                 [[registry]]\nlocation = \"{registry_host}\"\ninsecure = true\n"
+                "unqualified-search-registries = []\nshort-name-mode = \"disabled\"\n{registries}"
             ),
         );
         write(
@@ -68,6 +87,7 @@ impl Podman {
             root,
             run,
             config,
+            hosts: None,
         })
     }
 
@@ -93,7 +113,10 @@ impl Podman {
             .arg(&self.run)
             .args(["--storage-driver", "vfs"])
             .args(args);
-        command
+        match &self.hosts {
+            Some(hosts) => crate::with_hosts(&command, hosts),
+            None => command,
+        }
     }
 
     /// Runs podman with `args`; returns its standard output.

@@ -89,3 +89,26 @@ pub async fn eventually(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// `command`, run in a mount namespace of its own in which `/etc/hosts` is
+/// `hosts`: names resolve as the test says, and no DNS server is asked.
+/// Needs root (the tests that use it run as root in CI).
+pub fn with_hosts(command: &Command, hosts: &std::path::Path) -> Command {
+    let mut wrapped = Command::new("unshare");
+    wrapped
+        .args(["--mount", "--", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc/hosts && exec "$@""#)
+        .arg(hosts)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(directory) = command.get_current_dir() {
+        wrapped.current_dir(directory);
+    }
+    wrapped
+}
