@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use test_support::{
-    Edge, Image, Podman, REGISTRY_NAME, TestAuth, TestRegistry, TestUi, UI_NAME, argon2id_line,
-    is_root, require_tool, run_tool, start_moto, with_hosts, write_oci_layout,
+    Docker, Edge, Image, Index, Podman, REGISTRY_NAME, TestAuth, TestRegistry, TestUi, UI_NAME,
+    argon2id_line, is_root, require_tool, run_tool, start_moto, with_hosts, write_oci_layout,
 };
 
 const USER: &str = "alice";
@@ -240,6 +240,8 @@ async fn the_deployed_topology_with_verified_tls_and_a_window_under_load() {
         );
     }
 
+    docker_pushes_and_pulls_the_right_platform(&topology, &hosts, &cert_dir, &layout).await;
+
     // The UI answers through its own name, for a logged-in user.
     let repositories = https
         .get(format!(
@@ -273,6 +275,67 @@ async fn the_deployed_topology_with_verified_tls_and_a_window_under_load() {
 
     chunked_upload_crosses_both_replicas(&topology, &https).await;
     window_under_live_pulls(&topology, &https, &image).await;
+}
+
+/// The docker CLI (Debian's daemon, trusting the test CA through
+/// `/etc/docker/certs.d/<name:port>/ca.crt`) logs in, pushes and pulls by
+/// the registry's name, and `--platform` picks the right child of an index.
+async fn docker_pushes_and_pulls_the_right_platform(
+    topology: &Topology,
+    hosts: &Path,
+    cert_dir: &str,
+    layout: &Path,
+) {
+    let registry = topology.registry();
+    let Some(docker) =
+        Docker::start(topology.work.path(), hosts, &registry, &topology.edge.ca).await
+    else {
+        return;
+    };
+    let Some(skopeo) = require_tool("skopeo") else {
+        return;
+    };
+    let login = docker.run_with_input(
+        &["login", "-u", USER, "--password-stdin", &registry],
+        PASSWORD,
+    );
+    assert!(login.status.success(), "docker login: {login:?}");
+    let loaded = format!("{registry}/team/docker:v1");
+    let mut load = skopeo.command();
+    load.args(["copy", "--dest-daemon-host", &docker.host()])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker-daemon:{loaded}"));
+    run_tool(load).await;
+    docker.run(&["push", &loaded]).await;
+    docker.run(&["image", "rm", &loaded]).await;
+    docker.run(&["pull", &loaded]).await;
+
+    let index = Index::new(vec![Image::random_for("amd64"), Image::random_for("arm64")]);
+    let multi_layout = topology.work.path().join("multi-layout");
+    write_oci_layout(&multi_layout, &[], &[("v1", &index)]);
+    let multi = format!("{registry}/team/multi:v1");
+    let mut push = skopeo.command();
+    push.args([
+        "copy",
+        "--all",
+        "--dest-creds",
+        &format!("{USER}:{PASSWORD}"),
+    ])
+    .args(["--dest-cert-dir", cert_dir])
+    .arg(format!("oci:{}:v1", multi_layout.display()))
+    .arg(format!("docker://{multi}"));
+    run_tool(with_hosts(&push, hosts)).await;
+    docker
+        .run(&["pull", "--platform", "linux/arm64", &multi])
+        .await;
+    let architecture = docker
+        .run(&["image", "inspect", "--format", "{{.Architecture}}", &multi])
+        .await;
+    assert_eq!(
+        architecture.trim(),
+        "arm64",
+        "--platform picked the arm64 child"
+    );
 }
 
 /// A chunked upload through the balancer, one connection per request: its

@@ -6,6 +6,7 @@
 
 mod app;
 mod client;
+mod docker;
 mod edge;
 mod external;
 mod fault_proxy;
@@ -19,6 +20,7 @@ mod ui;
 
 pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest, start_upload, upload_first_chunk};
+pub use docker::Docker;
 pub use edge::{Edge, REGISTRY_NAME, UI_NAME, workspace_root};
 pub use external::{
     ChildServer, abandon_multipart_upload, free_port, start_docker_registry,
@@ -30,5 +32,7 @@ pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use podman::Podman;
 pub use server::{TestAuth, TestRegistry, argon2id_line, bcrypt_line};
-pub use tools::{Tool, command_output, eventually, is_root, require_tool, run_tool, with_hosts};
+pub use tools::{
+    Tool, command_output, eventually, is_root, require_tool, run_tool, with_hosts, with_mounts,
+};
 pub use ui::TestUi;

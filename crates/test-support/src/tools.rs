@@ -94,11 +94,24 @@ pub async fn eventually(
 /// `hosts`: names resolve as the test says, and no DNS server is asked.
 /// Needs root (the tests that use it run as root in CI).
 pub fn with_hosts(command: &Command, hosts: &std::path::Path) -> Command {
+    with_mounts(command, &[(hosts, "/etc/hosts")])
+}
+
+/// `command`, run in a mount namespace of its own in which each source
+/// path is bind-mounted over its target (which must exist). Needs root.
+pub fn with_mounts(command: &Command, mounts: &[(&std::path::Path, &str)]) -> Command {
     let mut wrapped = Command::new("unshare");
     wrapped
         .args(["--mount", "--", "sh", "-c"])
-        .arg(r#"mount --bind "$0" /etc/hosts && exec "$@""#)
-        .arg(hosts)
+        .arg(
+            r#"while [ "$1" != "--" ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@""#,
+        )
+        .arg("sh");
+    for (source, target) in mounts {
+        wrapped.arg(source).arg(target);
+    }
+    wrapped
+        .arg("--")
         .arg(command.get_program())
         .args(command.get_args());
     for (key, value) in command.get_envs() {
