@@ -131,9 +131,9 @@ async fn main() -> anyhow::Result<()> {
         registry = %format!("http://{}", config.listen),
         ui = %format!("http://{}", config.ui_listen),
         data = %config.data_dir.display(),
-        "berth is up: log in as admin, e.g. `skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD ... docker://{}/NAME:TAG`",
-        config.listen
+        "berth is up"
     );
+    print!("{}", where_things_are(&config));
     let api = async {
         let served = registry_api::run(api, listener, admin, shutdown.clone()).await;
         shutdown.cancel();
@@ -145,4 +145,26 @@ async fn main() -> anyhow::Result<()> {
     collected.context("gc-worker")?;
     served?;
     Ok(())
+}
+
+/// What the stack prints once it listens: each service's address and how
+/// to point clients at it.
+fn where_things_are(config: &Config) -> String {
+    let registry = config.listen;
+    format!(
+        "\nBerth is up (data in {data}):\n\
+         \x20 registry     http://{registry}   log in as admin (or a user you added)\n\
+         \x20 web UI       http://{ui}   open it in a browser, same user and password\n\
+         \x20 admin gRPC   {admin}   internal: read-only windows, /metrics (token in {data}/admin-token)\n\
+         \x20 auth-service {auth}   internal\n\
+         The registry speaks plain HTTP on loopback; point clients at it with:\n\
+         \x20 docker:  docker login {registry}   (docker allows plain HTTP to 127.0.0.1 by itself)\n\
+         \x20 podman:  podman login --tls-verify=false {registry}\n\
+         \x20 skopeo:  skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD oci:./layout:v1 docker://{registry}/team/app:v1\n\
+         Behind TLS and two public names, see deploy/README.md.\n\n",
+        data = config.data_dir.display(),
+        ui = config.ui_listen,
+        admin = config.admin_listen,
+        auth = config.auth_listen,
+    )
 }

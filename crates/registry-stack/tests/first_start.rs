@@ -60,14 +60,14 @@ async fn start(data: &std::path::Path) -> (Stack, Vec<String>) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let printed = tokio::task::spawn_blocking(move || {
-        // The banner is printed before serving; the pipe stays open, so read
-        // only what is there.
+        // The banners are printed before serving, the last one ending with
+        // the deployment guide; the pipe stays open, so read only that far.
         let mut lines = Vec::new();
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         while reader.read_line(&mut line).is_ok_and(|read| read > 0) {
             lines.push(line.trim_end().to_owned());
-            if line.contains("not shown again") {
+            if line.contains("deploy/README.md") {
                 break;
             }
             line.clear();
@@ -97,6 +97,12 @@ async fn the_first_start_creates_an_admin_and_shows_the_password_once() {
         banner.contains(&stack.ui_url),
         "the banner says where the UI is: {banner:?}"
     );
+    for client in ["docker login", "podman login", "skopeo copy"] {
+        assert!(
+            banner.contains(client),
+            "the banner says how to use {client}: {banner}"
+        );
+    }
     let htpasswd = std::fs::read_to_string(data.path().join("htpasswd")).expect("htpasswd");
     assert!(htpasswd.starts_with("admin:$argon2id$"));
     assert!(!htpasswd.contains(&password));
