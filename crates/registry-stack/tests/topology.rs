@@ -213,7 +213,7 @@ async fn the_deployed_topology_with_verified_tls_and_a_window_under_load() {
     let cert_dir = certs.to_str().expect("UTF-8").to_owned();
     run_tool(skopeo_copy(&["--dest-cert-dir", &cert_dir], &destination)).await;
 
-    // podman pulls it back with the CA only.
+    // podman logs in, pulls it back and pushes a copy, with the CA only.
     if let Some(podman) = Podman::verifying(topology.work.path(), &hosts) {
         podman
             .run_with_input(
@@ -238,6 +238,16 @@ async fn the_deployed_topology_with_verified_tls_and_a_window_under_load() {
             listed.contains(&image.manifest.digest.to_string()),
             "{listed}"
         );
+        let copy = format!("{}/team/podman:v1", topology.registry());
+        podman.run(&["tag", &reference, &copy]).await;
+        podman.run(&["push", "--cert-dir", &cert_dir, &copy]).await;
+        let pushed = https
+            .head(topology.registry_url("/v2/team/podman/manifests/v1"))
+            .basic_auth(USER, Some(PASSWORD))
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(pushed.status(), 200, "podman pushed through the edge");
     }
 
     docker_pushes_and_pulls_the_right_platform(&topology, &hosts, &cert_dir, &layout).await;
