@@ -175,16 +175,19 @@ async fn logs_of_a_start(args: &[&str]) -> String {
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("registry-api");
-    test_support::eventually(
-        "registry-api serving",
-        Duration::from_secs(20),
-        async || {
-            reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-                .await
-                .is_ok()
-        },
-    )
-    .await;
+    let started = std::time::Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        let exited = child.try_wait().expect("the child's state");
+        if exited.is_some() || started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("registry-api did not serve ({exited:?}):\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
     std::fs::read_to_string(&log).expect("log")
