@@ -94,10 +94,7 @@ pub async fn run(
         storage = %config.storage,
         "registry-api serving"
     );
-    let service =
-        router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let http =
-        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http = service_runtime::http::serve(listener, router(state.clone()), shutdown.clone());
     let admin = admin::serve(admin_listener, state, admin_token, shutdown.clone());
     let (http, admin) = tokio::join!(http, admin);
     http.map_err(ServeError::Http)?;

@@ -198,6 +198,10 @@ function manifestPreview(preview, labels) {
       ? h('div', { class: 'callout callout-warning', 'data-test': 'tags-go' },
         h('p', {}, h('strong', {}, 'These tags are deleted with it: '), h('span', { class: 'mono' }, preview.other_tags.join(', '))))
       : h('p', {}, 'No tag points at it.'),
+    (preview.used_by ?? []).length > 0
+      && h('div', { class: 'callout callout-warning', 'data-test': 'used-by' },
+        h('p', {}, h('strong', {}, 'Part of: '), h('span', { class: 'mono' }, preview.used_by.join(', '))),
+        h('p', {}, 'These tags name an index that lists this manifest: after deleting it, pulling them for this platform fails.')),
     h('p', {}, freeable(preview)),
     children.length > 0 && manifestList(`Its ${plural(children.length, 'platform manifest')}:`, children, labels),
     referrers.length > 0

@@ -42,6 +42,7 @@ async fn repository(
     Query(params): Query<Params>,
 ) -> ApiResult<Response> {
     let target = Target::parse(&rest)?;
+    let _turn = app.fan_out_turn().await;
     let v = &viewer;
     let response = match (&method, &target) {
         (&Method::GET, Target::Tags(name)) => {

@@ -99,6 +99,12 @@ impl DigestCache {
         }
     }
 
+    /// Forgets the manifest `digest` of `repository`.
+    pub fn forget_manifest(&self, repository: &str, digest: &str) {
+        self.0
+            .remove(&(MANIFEST, repository.to_owned(), digest.to_owned()));
+    }
+
     /// The image config `digest` of `repository`, fetched (and parsed) once.
     pub async fn config<E>(
         &self,

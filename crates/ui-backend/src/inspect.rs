@@ -115,6 +115,12 @@ impl Inspector {
         self.catalogs.forget(&viewer.key);
     }
 
+    /// Forgets a manifest of `repository` deleted through the UI, so an
+    /// index listing it shows it missing at once.
+    pub fn forget_manifest(&self, repository: &str, digest: &str) {
+        self.content.forget_manifest(repository, digest);
+    }
+
     /// What `tag` points at. Call after [`Inspector::tags`] confirmed the
     /// viewer may pull from `repository`.
     pub async fn head(

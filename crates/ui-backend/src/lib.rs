@@ -11,7 +11,6 @@ mod inspect;
 mod model;
 mod registry;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -34,6 +33,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use config::Config;
 
 use crate::admin::Admin;
+use crate::api::ApiError;
 use crate::inspect::{Inspector, Viewer};
 use crate::registry::{Credentials, Registry};
 
@@ -61,22 +61,50 @@ pub struct App {
     public_name: String,
     admin_token: Option<SharedToken>,
     proxies: TrustedProxies,
+    /// Turns for requests that fan out to the registry (catalog pages, tag
+    /// lists, images, previews): however many arrive, only this many build
+    /// their answers at once, which bounds the memory and the load on
+    /// registry-api that hostile or unlucky bursts can cause.
+    fan_outs: tokio::sync::Semaphore,
+}
+
+/// Requests that fan out to the registry, answered at once.
+const FAN_OUTS_AT_ONCE: usize = 4;
+
+impl App {
+    /// Waits for a turn to build a fanned-out answer.
+    async fn fan_out_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.fan_outs
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
 }
 
 /// Who is asking, from the request: their credentials and their address
 /// (behind the edge, the one it forwards).
+///
+/// Credentials are checked with registry-api on every call, before any
+/// cache is consulted: registry-api applies its failed-login limits first,
+/// so a client it has stopped cannot test guesses against what another
+/// user's session left in ui-backend's caches, and a changed password stops
+/// working as soon as registry-api knows it.
 impl FromRequestParts<AppState> for Viewer {
-    type Rejection = Infallible;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Infallible> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
         let client = app.proxies.client(peer, &parts.headers);
-        Ok(app
+        let viewer = app
             .inspector
-            .viewer(Credentials::new(&parts.headers, client)))
+            .viewer(Credentials::new(&parts.headers, client));
+        if viewer.user.is_present() {
+            app.inspector.registry.check(&viewer.user).await?;
+        }
+        Ok(viewer)
     }
 }
 
@@ -104,6 +132,7 @@ pub async fn run(
         public_name: config.public_name(),
         admin_token,
         proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+        fan_outs: tokio::sync::Semaphore::new(FAN_OUTS_AT_ONCE),
     }));
     let address = listener
         .local_addr()
@@ -114,9 +143,7 @@ pub async fn run(
         admin = %config.admin_endpoint,
         "ui-backend is up"
     );
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    service_runtime::http::serve(listener, router(state), shutdown)
         .await
         .context("serving the UI")
 }

@@ -7,15 +7,30 @@ use std::collections::BTreeMap;
 
 use registry_core::media_types::is_index;
 
+/// Reads `null` as the default. Registries accept `"annotations": null`
+/// and the like; one such manifest must show, not fail its repository's
+/// pages.
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// A manifest or an index: the union of the fields the UI shows.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Manifest {
     pub artifact_type: Option<String>,
     pub config: Option<Descriptor>,
+    #[serde(deserialize_with = "nullable")]
     pub layers: Vec<Descriptor>,
+    #[serde(deserialize_with = "nullable")]
     pub manifests: Vec<Descriptor>,
     pub subject: Option<Descriptor>,
+    #[serde(deserialize_with = "nullable")]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -23,11 +38,15 @@ pub struct Manifest {
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Descriptor {
+    #[serde(deserialize_with = "nullable")]
     pub media_type: String,
+    #[serde(deserialize_with = "nullable")]
     pub digest: String,
+    #[serde(deserialize_with = "nullable")]
     pub size: u64,
     pub platform: Option<Platform>,
     pub artifact_type: Option<String>,
+    #[serde(deserialize_with = "nullable")]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -35,7 +54,9 @@ pub struct Descriptor {
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Platform {
+    #[serde(deserialize_with = "nullable")]
     pub architecture: String,
+    #[serde(deserialize_with = "nullable")]
     pub os: String,
     pub variant: Option<String>,
     #[serde(rename = "os.version")]
@@ -90,6 +111,7 @@ pub struct ImageConfig {
     pub os: Option<String>,
     pub variant: Option<String>,
     pub config: Option<RunConfig>,
+    #[serde(deserialize_with = "nullable")]
     pub history: Vec<HistoryEntry>,
 }
 
@@ -114,6 +136,7 @@ pub struct HistoryEntry {
     pub created: Option<String>,
     pub created_by: Option<String>,
     pub comment: Option<String>,
+    #[serde(deserialize_with = "nullable")]
     pub empty_layer: bool,
 }
 
@@ -200,6 +223,22 @@ mod tests {
         ] {
             assert_eq!(CosignTag::parse(&not_cosign), None, "{not_cosign}");
         }
+    }
+
+    #[test]
+    fn nulls_read_as_absent() {
+        let manifest: Manifest = serde_json::from_str(
+            r#"{"annotations":null,"layers":null,"manifests":null,"config":{"mediaType":null,"digest":"sha256:1","size":null,"annotations":null}}"#,
+        )
+        .expect("a manifest with nulls");
+        assert!(manifest.annotations.is_empty() && manifest.layers.is_empty());
+        assert_eq!(manifest.config.map(|config| config.size), Some(0));
+        let config: ImageConfig =
+            serde_json::from_str(r#"{"history":null}"#).expect("a config with nulls");
+        assert!(config.history.is_empty());
+        let step: HistoryEntry =
+            serde_json::from_str(r#"{"empty_layer":null}"#).expect("a step with nulls");
+        assert!(!step.empty_layer);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum UpstreamError {
     TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     ReadOnly(String),
+    /// 503 for another reason (auth-service unreachable, the store down).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the registry answered {status} to {what}: {message}")]
     Unexpected {
         status: StatusCode,
@@ -61,6 +64,11 @@ impl Credentials {
             authorization: headers.get(header::AUTHORIZATION).cloned(),
             client,
         }
+    }
+
+    /// Whether the browser sent credentials at all.
+    pub fn is_present(&self) -> bool {
+        self.authorization.is_some()
     }
 
     /// The header's bytes, for keying per-user caches (never stored as is).
@@ -417,9 +425,11 @@ async fn upstream_error(response: reqwest::Response, what: &str) -> UpstreamErro
                 .unwrap_or_else(|| "too many failed log-ins from this client".to_owned()),
             retry_after,
         },
-        StatusCode::SERVICE_UNAVAILABLE => UpstreamError::ReadOnly(
-            message.unwrap_or_else(|| "the registry is unavailable for writes".to_owned()),
-        ),
+        StatusCode::SERVICE_UNAVAILABLE => match message {
+            Some(message) if message.contains("read-only") => UpstreamError::ReadOnly(message),
+            Some(message) => UpstreamError::Unavailable(message),
+            None => UpstreamError::Unavailable(format!("the registry cannot answer {what} now")),
+        },
         _ => UpstreamError::Unexpected {
             status,
             what: what.to_owned(),

@@ -681,3 +681,147 @@ async fn one_browsers_bad_logins_lock_out_nobody_else() {
     let (status, body) = world.call_from("198.51.100.9", BOB, "repositories").await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_stopped_client_learns_nothing_from_another_users_cache() {
+    let world = World::start().await;
+    let pusher = world.pusher();
+    push_image(
+        &pusher,
+        &world.registry.url,
+        "team/app",
+        "v1",
+        &Image::random(1, 256),
+    )
+    .await;
+    // Alice browses; her lists are warm in ui-backend's caches.
+    let (status, _) = world
+        .call_from("198.51.100.21", ALICE, "repositories/team/app/tags")
+        .await;
+    assert_eq!(status, 200);
+    // Someone else guesses her password until the registry stops them...
+    for guess in 0..12 {
+        let wrong = format!("guess-{guess}");
+        world
+            .call_from(
+                "198.51.100.22",
+                ("alice", &wrong),
+                "repositories/team/app/tags",
+            )
+            .await;
+    }
+    // ...and then the right guess is refused too, not answered from her cache.
+    let (status, body) = world
+        .call_from("198.51.100.22", ALICE, "repositories/team/app/tags")
+        .await;
+    assert_eq!(status, 429, "the cache is no oracle: {body}");
+    let (status, _) = world
+        .call_from("198.51.100.21", ALICE, "repositories/team/app/tags")
+        .await;
+    assert_eq!(status, 200, "alice herself goes on");
+}
+
+#[tokio::test]
+async fn a_manifest_with_null_fields_does_not_break_its_repository() {
+    let world = World::start().await;
+    let pusher = world.pusher();
+    let base = &world.registry.url;
+    push_image(&pusher, base, "team/odd", "fine", &Image::random(1, 256)).await;
+    let image = Image::random(1, 256);
+    for blob in image.blobs() {
+        test_support::push_blob(&pusher, base, "team/odd", blob).await;
+    }
+    let mut manifest: Value = serde_json::from_slice(&image.manifest.bytes).expect("JSON");
+    manifest["annotations"] = Value::Null;
+    let odd = test_support::Blob::new(&image.manifest.media_type, manifest.to_string());
+    push_manifest(&pusher, base, "team/odd", "nulls", &odd).await;
+    let (status, tags) = world
+        .get(ALICE, "repositories/team/odd/tags?sort=size")
+        .await;
+    assert_eq!(status, 200, "{tags}");
+    assert_eq!(tags["total"], 2);
+    let (status, preview) = world
+        .get(ALICE, "repositories/team/odd/tags/nulls/delete-preview")
+        .await;
+    assert_eq!(status, 200, "{preview}");
+}
+
+#[tokio::test]
+async fn deleting_an_index_child_names_the_tags_it_breaks() {
+    let world = World::start().await;
+    let pusher = world.pusher();
+    let base = &world.registry.url;
+    let (amd, arm) = (Image::random_for("amd64"), Image::random_for("arm64"));
+    push_image(&pusher, base, "team/multi", "amd", &amd).await;
+    push_image(
+        &pusher,
+        base,
+        "team/multi",
+        &arm.manifest.digest.to_string(),
+        &arm,
+    )
+    .await;
+    push_manifest(
+        &pusher,
+        base,
+        "team/multi",
+        "latest",
+        &Index::new(vec![amd.clone(), arm]).manifest,
+    )
+    .await;
+    let path = format!(
+        "repositories/team/multi/manifests/{}/delete-preview",
+        amd.manifest.digest
+    );
+    let (status, preview) = world.get(ALICE, &path).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["other_tags"], json!(["amd"]));
+    assert_eq!(
+        preview["used_by"],
+        json!(["latest"]),
+        "the index that lists it"
+    );
+    let (status, _) = world
+        .call(
+            reqwest::Method::DELETE,
+            Some(ALICE),
+            &format!("repositories/team/multi/manifests/{}", amd.manifest.digest),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, index) = world
+        .get(ALICE, "repositories/team/multi/images/latest")
+        .await;
+    assert_eq!(
+        index["platforms"][0]["missing"], true,
+        "shown missing at once: {index}"
+    );
+}
+
+#[tokio::test]
+async fn auth_service_gone_is_not_called_a_read_only_window() {
+    let world = World::start().await;
+    let (status, _) = world.get(ALICE, "session").await;
+    assert_eq!(status, 200);
+    let World {
+        auth,
+        registry,
+        ui,
+        http,
+        _dir,
+        ..
+    } = world;
+    auth.stop().await;
+    // Bob has not logged in yet, so the registry must ask auth-service.
+    let (status, body) = call(
+        &http,
+        &ui.url,
+        reqwest::Method::GET,
+        Some(BOB),
+        "repositories",
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "unavailable", "{body}");
+    drop(registry);
+}

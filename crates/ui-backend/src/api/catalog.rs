@@ -36,6 +36,7 @@ pub async fn repositories(
     Query(params): Query<Params>,
 ) -> ApiResult<Json<CatalogPage>> {
     let paging = Paging::from_params(&params)?;
+    let _turn = app.fan_out_turn().await;
     let search = params::search(&params);
     let all = app.inspector.catalog(&viewer).await?;
     let found: Vec<&String> = all

@@ -27,6 +27,8 @@ pub struct Preview {
     deletes: &'static str,
     tag: Option<String>,
     other_tags: Vec<String>,
+    /// Tags of indexes that list this manifest: deleting it breaks them.
+    used_by: Vec<String>,
     children: Vec<String>,
     referrers: Vec<String>,
     manifest_size: u64,
@@ -88,11 +90,17 @@ pub async fn preview(
         .collect();
     let manifest_stays = matches!(doomed, Doomed::Tag(_)) && !other_tags.is_empty();
     let mut freeable = BTreeMap::new();
+    let mut used_by = Vec::new();
     if !manifest_stays {
         closure(app, viewer, name, &digest, true, &mut freeable).await?;
         let mut kept = BTreeMap::new();
-        for other in by_digest.keys() {
-            closure(app, viewer, name, other, false, &mut kept).await?;
+        for (other, tags) in &by_digest {
+            let mut held = BTreeMap::new();
+            closure(app, viewer, name, other, false, &mut held).await?;
+            if held.contains_key(&digest) {
+                used_by.extend(tags.iter().cloned());
+            }
+            kept.append(&mut held);
         }
         freeable.retain(|digest, _| !kept.contains_key(digest));
     }
@@ -109,6 +117,7 @@ pub async fn preview(
             Doomed::Manifest(_) => None,
         },
         other_tags,
+        used_by,
         children,
         referrers,
         manifest_size: doc.size,
@@ -146,6 +155,9 @@ pub async fn delete(
         .await?;
     for tag in &gone {
         app.inspector.forget_tag(viewer, name, tag);
+    }
+    if let Doomed::Manifest(digest) = doomed {
+        app.inspector.forget_manifest(name, &digest.to_string());
     }
     tracing::info!(
         repository = name,

@@ -72,6 +72,9 @@ impl From<UpstreamError> for ApiError {
             UpstreamError::ReadOnly(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "read_only", message)
             }
+            UpstreamError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
             UpstreamError::Unreachable { .. } | UpstreamError::Unexpected { .. } => {
                 ApiError::unreachable(message)
             }

@@ -228,18 +228,25 @@ pub async fn summaries<'a>(
     let mut digests: Vec<String> = heads.map(|head| head.digest.clone()).collect();
     digests.sort_unstable();
     digests.dedup();
-    let found: Vec<Result<Option<(String, Summary)>, UpstreamError>> =
-        futures::stream::iter(digests)
-            .map(|digest| async move {
-                match app.inspector.summary(viewer, repository, &digest).await {
-                    Ok(summary) => Ok(Some((digest, summary))),
-                    Err(UpstreamError::NotFound(_)) => Ok(None),
-                    Err(other) => Err(other),
-                }
-            })
-            .buffer_unordered(SUMMARIES_AT_ONCE)
-            .collect()
-            .await;
+    let found: Vec<Result<Option<(String, Summary)>, UpstreamError>> = futures::stream::iter(
+        digests,
+    )
+    .map(|digest| async move {
+        match app.inspector.summary(viewer, repository, &digest).await {
+            Ok(summary) => Ok(Some((digest, summary))),
+            Err(UpstreamError::NotFound(_)) => Ok(None),
+            // One manifest the UI cannot read shows without its
+            // details; it does not fail the page.
+            Err(error @ UpstreamError::Unexpected { .. }) => {
+                tracing::warn!(%error, repository, %digest, "a manifest the UI cannot summarise");
+                Ok(None)
+            }
+            Err(other) => Err(other),
+        }
+    })
+    .buffer_unordered(SUMMARIES_AT_ONCE)
+    .collect()
+    .await;
     found.into_iter().filter_map(Result::transpose).collect()
 }
 

@@ -12,7 +12,7 @@ use test_support::{Image, TestAuth, TestRegistry, TestUi, argon2id_line};
 pub struct World {
     pub _dir: tempfile::TempDir,
     pub storage: String,
-    _auth: TestAuth,
+    pub auth: TestAuth,
     pub registry: TestRegistry,
     pub ui: TestUi,
     pub http: reqwest::Client,
@@ -64,7 +64,7 @@ impl World {
         World {
             _dir: dir,
             storage,
-            _auth: auth,
+            auth,
             registry,
             ui,
             http: reqwest::Client::new(),
