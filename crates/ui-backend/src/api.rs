@@ -31,6 +31,11 @@ pub fn router() -> Router<AppState> {
         .route("/repositories", get(catalog::repositories))
         .route("/repositories/{*rest}", get(repository).delete(repository))
         .fallback(|| async { ApiError::not_found("no such API path: see the README for the list") })
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::method_not_allowed(format!(
+                "{method} is not an operation on this path: see the README for the list"
+            ))
+        })
 }
 
 /// Everything under `/repositories/{name}/...`, dispatched by [`Target`].

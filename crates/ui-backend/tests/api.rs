@@ -63,6 +63,14 @@ async fn log_in_and_errors_a_person_can_act_on() {
             "{path}: the message names {field}: {body}"
         );
     }
+    let (status, body) = world
+        .call(reqwest::Method::POST, Some(ALICE), "repositories")
+        .await;
+    assert_eq!(status, 405, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("POST"),
+        "{body}"
+    );
     let (status, body) = world.get(ALICE, "repositories/team/none/tags").await;
     assert_eq!(
         (status, body["error"].as_str()),
