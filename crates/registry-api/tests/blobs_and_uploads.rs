@@ -62,10 +62,32 @@ async fn monolithic_push_then_head_get_and_ranges() {
 }
 
 #[tokio::test]
+async fn large_blobs_stream_with_ranges_as_small_ones_do() {
+    let app = TestApp::new();
+    let content = blob(300 * 1024);
+    app.push_blob("team/app", &content).await;
+    let uri = format!("/v2/team/app/blobs/{}", content.digest);
+    assert_eq!(app.get(&uri).await.body, content.bytes);
+    let partial = app
+        .send(Method::GET, &uri, &[("range", "bytes=100000-100009")], "")
+        .await;
+    assert_eq!(partial.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        partial.header("content-range"),
+        Some(format!("bytes 100000-100009/{}", 300 * 1024).as_str())
+    );
+    assert_eq!(partial.body, content.bytes.slice(100_000..100_010));
+}
+
+#[tokio::test]
 async fn a_blob_is_only_visible_in_repositories_that_link_it() {
     let app = TestApp::new();
     let content = blob(10);
     app.push_blob("one", &content).await;
+    // Served (and so kept in memory) through `one` first: memory is never
+    // a way around the repository's link.
+    let served = app.get(&format!("/v2/one/blobs/{}", content.digest)).await;
+    assert_eq!(served.body, content.bytes);
     let other = app.get(&format!("/v2/two/blobs/{}", content.digest)).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     assert_eq!(other.error_code(), "BLOB_UNKNOWN");

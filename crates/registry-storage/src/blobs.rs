@@ -62,6 +62,39 @@ impl Store {
         self.blob_size(digest).await
     }
 
+    /// A blob of at most [`SMALL_BLOB`](crate::SMALL_BLOB) bytes, whole,
+    /// from memory when it was read before; `None` for a larger one. Call
+    /// after the repository's link was checked.
+    pub async fn small_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<Bytes>, StorageError> {
+        if size > crate::SMALL_BLOB {
+            return Ok(None);
+        }
+        if let Some(bytes) = self.manifest_cache.get(digest) {
+            return Ok(Some(bytes));
+        }
+        let result = self
+            .objects
+            .get(&self.layout.blob_data(digest))
+            .await
+            .map_err(StorageError::from_backend)?;
+        let bytes = result.bytes().await?;
+        if bytes.len() as u64 != size {
+            return Err(StorageError::Corrupt {
+                path: self.layout.blob_data(digest).to_string(),
+                reason: format!("{} bytes where {size} were stored", bytes.len()),
+            });
+        }
+        // Only content that is what its digest says is kept for others.
+        if Digest::sha256_of(&bytes) == *digest {
+            self.manifest_cache.insert(digest, &bytes);
+        }
+        Ok(Some(bytes))
+    }
+
     /// Opens a blob for reading, whole or a byte range of it.
     pub async fn read_blob(
         &self,

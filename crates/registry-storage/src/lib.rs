@@ -30,6 +30,7 @@ pub use collect::scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
 pub use collect::trash::Trash;
 pub use error::{StorageError, UploadError};
 pub use maintenance::{LeaseRecord, now_unix_ms};
+pub use manifest_cache::SMALL_BLOB;
 pub use manifests::TaggedManifest;
 pub use open::OpenError;
 pub use upload::{UploadId, UploadStatus};

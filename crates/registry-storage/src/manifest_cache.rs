@@ -1,6 +1,8 @@
-//! Manifest bytes kept in memory by digest. A digest names its content for
-//! ever, so an entry can never be stale; whether a repository still has the
-//! manifest is always asked of the store. Bounded by bytes.
+//! Small content kept in memory by digest: manifests, and blobs of at most
+//! [`SMALL_BLOB`] bytes (image configs, small layers), which are most of
+//! the requests of a pull. A digest names its content for ever, so an entry
+//! can never be stale; whether a repository still has the content is always
+//! asked of the store. Bounded by bytes.
 
 use std::sync::Arc;
 
@@ -9,8 +11,10 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use registry_core::Digest;
 
-/// Bytes of manifests kept at most.
-const CAPACITY_BYTES: u64 = 8 << 20;
+/// Bytes kept at most.
+const CAPACITY_BYTES: u64 = 16 << 20;
+/// The largest blob served from memory.
+pub const SMALL_BLOB: u64 = 64 << 10;
 /// A guess of how many manifests fit, for sizing the table.
 const EXPECTED_ENTRIES: usize = 4096;
 
@@ -23,7 +27,7 @@ impl Weighter<Digest, Bytes> for ByteWeight {
     }
 }
 
-/// A shared, bounded map from digest to manifest bytes.
+/// A shared, bounded map from digest to small content.
 #[derive(Clone)]
 pub(crate) struct ManifestCache(Arc<Cache<Digest, Bytes, ByteWeight>>);
 

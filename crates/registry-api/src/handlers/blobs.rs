@@ -54,31 +54,51 @@ pub async fn get(
             None => return Ok(range_not_satisfiable(size)),
         },
     };
-    let read = state
+    let missing = |error| match error {
+        registry_storage::StorageError::NotFound => blob_unknown(digest),
+        other => other.into(),
+    };
+    // Small blobs (configs, small layers: most requests of a pull) come
+    // whole from memory; larger ones stream from the store.
+    let (served, body) = match state
         .store
-        .read_blob(digest, range.clone())
+        .small_blob(digest, size)
         .await
-        .map_err(|error| match error {
-            registry_storage::StorageError::NotFound => blob_unknown(digest),
-            other => other.into(),
-        })?;
-    let length = read.range.end - read.range.start;
+        .map_err(missing)?
+    {
+        Some(whole) => {
+            let served = range.clone().unwrap_or(0..size);
+            let piece = whole.slice(
+                usize::try_from(served.start).unwrap_or(0)
+                    ..usize::try_from(served.end).unwrap_or(0),
+            );
+            bytes_sent(piece.len() as u64);
+            (served, Body::from(piece))
+        }
+        None => {
+            let read = state
+                .store
+                .read_blob(digest, range.clone())
+                .await
+                .map_err(missing)?;
+            let body = read.body.inspect_ok(|piece| bytes_sent(piece.len() as u64));
+            (read.range, Body::from_stream(body))
+        }
+    };
     let status = if range.is_some() {
         headers.insert(
             header::CONTENT_RANGE,
-            header_value(&format!(
-                "bytes {}-{}/{size}",
-                read.range.start,
-                read.range.end - 1
-            )),
+            header_value(&format!("bytes {}-{}/{size}", served.start, served.end - 1)),
         );
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
     };
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    let body = read.body.inspect_ok(|piece| bytes_sent(piece.len() as u64));
-    let mut response = Response::new(Body::from_stream(body));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(served.end - served.start),
+    );
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
