@@ -20,6 +20,8 @@ pub enum Method {
     /// `GET` with the `Accept` header a container client sends.
     GetManifest,
     Head,
+    /// `GET` of a blob, body read whole.
+    Get,
 }
 
 /// The outcome of one run.
@@ -90,6 +92,7 @@ async fn connection(
         let request = match method {
             Method::GetManifest => request.method("GET").header("accept", MANIFEST_ACCEPT),
             Method::Head => request.method("HEAD"),
+            Method::Get => request.method("GET"),
         }
         .body(Empty::<Bytes>::new())?;
         let sent = Instant::now();

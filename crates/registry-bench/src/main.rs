@@ -333,6 +333,8 @@ async fn rates(
 ) -> anyhow::Result<f64> {
     let mut manifest_rates = [Vec::new(), Vec::new()];
     let mut head_rates = [Vec::new(), Vec::new()];
+    let mut small_get_rates = [Vec::new(), Vec::new()];
+    let mut small_get_p99 = [Vec::new(), Vec::new()];
     let mut p99 = [Vec::new(), Vec::new()];
     for (index, (name, server, _)) in registries.servers().into_iter().enumerate() {
         eprintln!("request rates: {name}");
@@ -358,6 +360,17 @@ async fn rates(
             None,
         )
         .await?;
+        // A pull is mostly small blob GETs (configs, small layers).
+        let small_get = load::run(
+            &head_url,
+            load::Method::Get,
+            options.connections,
+            seconds,
+            None,
+        )
+        .await?;
+        small_get_rates[index].push(small_get.requests_per_second);
+        small_get_p99[index].push(small_get.p99_ms);
         manifest_rates[index].push(manifest.requests_per_second);
         head_rates[index].push(head.requests_per_second);
         p99[index].push(manifest.p99_ms.max(head.p99_ms));
@@ -376,6 +389,15 @@ async fn rates(
         10.0,
     );
     report.ceiling("berth p99 latency under load (ms)", p99[0][0], 10.0);
+    report.compare(
+        &format!(
+            "small blob GET (4 KiB layer), {} connections (req/s)",
+            options.connections
+        ),
+        &small_get_rates,
+        10.0,
+    );
+    report.ceiling("berth small blob GET p99 (ms)", small_get_p99[0][0], 10.0);
     Ok(report::median(&manifest_rates[0]))
 }
 
