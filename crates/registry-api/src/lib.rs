@@ -94,7 +94,12 @@ pub async fn run(
         storage = %config.storage,
         "registry-api serving"
     );
-    let http = service_runtime::http::serve(listener, router(state.clone()), shutdown.clone());
+    let http = service_runtime::http::serve(
+        listener,
+        router(state.clone()),
+        &config.trusted_proxies,
+        shutdown.clone(),
+    );
     let admin = admin::serve(admin_listener, state, admin_token, shutdown.clone());
     let (http, admin) = tokio::join!(http, admin);
     http.map_err(ServeError::Http)?;

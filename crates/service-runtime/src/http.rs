@@ -5,13 +5,18 @@
 //! either way for [`IDLE_TIMEOUT`] is closed, and at most
 //! [`max_connections`] are open at once (more wait in the kernel's queue),
 //! so connections held open on purpose can neither pile up forever nor
-//! exhaust the process's file descriptors. SIGTERM stops accepting and lets
-//! requests in flight finish. Handlers see the peer as
+//! exhaust the process's file descriptors. One client address (an IPv6
+//! /64) may hold at most [`PER_CLIENT`] of them, so a single client cannot
+//! take every slot and starve the others; trusted proxies (the edge, which
+//! carries everybody's connections) are exempt. SIGTERM stops accepting
+//! and lets requests in flight finish. Handlers see the peer as
 //! `ConnectInfo<SocketAddr>`.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,6 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -33,6 +39,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection may stay open with nothing read or written: an
 /// idle keep-alive connection, or one that never sends a byte.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections one client address may have open at once.
+pub const PER_CLIENT: usize = 128;
 /// Connections open at once at most, whatever the descriptor limit.
 const MOST_CONNECTIONS: u64 = 16_384;
 
@@ -54,29 +62,39 @@ struct Limits {
     header_timeout: Duration,
     idle_timeout: Duration,
     connections: usize,
+    per_client: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
+/// Serves `router` on `listener` until `shutdown` is cancelled; clients
+/// in `proxies` are not held to [`PER_CLIENT`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    proxies: &[IpNet],
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let limits = Limits {
         header_timeout: HEADER_TIMEOUT,
         idle_timeout: IDLE_TIMEOUT,
         connections: max_connections(),
+        per_client: PER_CLIENT,
     };
-    serve_with(listener, router, limits, shutdown).await
+    serve_with(listener, router, limits, proxies.to_vec(), shutdown).await
 }
 
 async fn serve_with(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    proxies: Vec<IpNet>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.connections));
+    let clients = Arc::new(Clients {
+        open: Mutex::default(),
+        limit: limits.per_client,
+        exempt: proxies,
+    });
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -100,6 +118,11 @@ async fn serve_with(
                 }
             },
         };
+        let Some(client) = clients.enter(peer.ip()) else {
+            // Closed at once: its slot goes back to everybody else.
+            tracing::debug!(%peer, "too many connections from one client; closing");
+            continue;
+        };
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
@@ -120,6 +143,7 @@ async fn serve_with(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
+            drop(client);
             drop(slot);
         });
     }
@@ -131,6 +155,79 @@ async fn serve_with(
         tracing::warn!("requests still in flight after {DRAIN_LIMIT:?}; stopping anyway");
     }
     Ok(())
+}
+
+/// Open connections per client address.
+struct Clients {
+    open: Mutex<HashMap<IpAddr, usize>>,
+    limit: usize,
+    exempt: Vec<IpNet>,
+}
+
+impl Clients {
+    /// Counts a connection from `ip`, or `None` when that client has its
+    /// limit open already.
+    fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<ClientConnection> {
+        let key = client_key(ip);
+        if self.exempt.iter().any(|range| range.contains(&ip)) {
+            return Some(ClientConnection { clients: None, key });
+        }
+        let mut open = self.open.lock().expect("never poisoned");
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientConnection {
+            clients: Some(Arc::clone(self)),
+            key,
+        })
+    }
+}
+
+/// One counted connection; uncounted when dropped.
+struct ClientConnection {
+    clients: Option<Arc<Clients>>,
+    key: IpAddr,
+}
+
+impl Drop for ClientConnection {
+    fn drop(&mut self) {
+        let Some(clients) = &self.clients else {
+            return;
+        };
+        let mut open = clients.open.lock().expect("never poisoned");
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The address a client is counted under: IPv4 as it is (IPv4-mapped
+/// IPv6 as IPv4), IPv6 by its /64, which one machine usually holds whole.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                ))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 /// A stream that fails with `TimedOut` once nothing was read or written for
@@ -228,6 +325,10 @@ mod tests {
     use super::*;
 
     async fn server(limits: Limits) -> (SocketAddr, CancellationToken) {
+        served(limits, Vec::new()).await
+    }
+
+    async fn served(limits: Limits, proxies: Vec<IpNet>) -> (SocketAddr, CancellationToken) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let router = Router::new().route(
@@ -235,7 +336,13 @@ mod tests {
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
         );
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve_with(listener, router, limits, shutdown.clone()));
+        tokio::spawn(serve_with(
+            listener,
+            router,
+            limits,
+            proxies,
+            shutdown.clone(),
+        ));
         (address, shutdown)
     }
 
@@ -256,6 +363,7 @@ mod tests {
             header_timeout: Duration::from_millis(500),
             idle_timeout: Duration::from_secs(10),
             connections: 8,
+            per_client: 8,
         };
         let (address, _shutdown) = server(limits).await;
         let mut slow = TcpStream::connect(address).await.expect("connect");
@@ -279,6 +387,7 @@ mod tests {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_millis(500),
             connections: 2,
+            per_client: 8,
         };
         let (address, _shutdown) = server(limits).await;
         let _held = [
@@ -292,6 +401,54 @@ mod tests {
         assert!(
             started.elapsed() >= Duration::from_millis(300),
             "the third connection waited until an idle one was closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_client_cannot_take_every_slot() {
+        let limits = Limits {
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            connections: 16,
+            per_client: 4,
+        };
+        let (address, _shutdown) = server(limits).await;
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(TcpStream::connect(address).await.expect("connect"));
+        }
+        // A fifth connection from the same address is closed at once.
+        let mut fifth = TcpStream::connect(address).await.expect("connect");
+        let _ = fifth.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut answer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), fifth.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok() && answer.is_empty(),
+            "closed without an answer"
+        );
+        // Once one is let go, the client is served again.
+        held.pop();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(get_root(address).await.starts_with("HTTP/1.1 200"));
+        // A trusted proxy carries everybody's connections: not limited.
+        let (proxied, _stop) = served(limits, vec!["127.0.0.1/32".parse().expect("range")]).await;
+        let mut many = Vec::new();
+        for _ in 0..8 {
+            many.push(TcpStream::connect(proxied).await.expect("connect"));
+        }
+        assert!(get_root(proxied).await.starts_with("HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("address");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("address");
+        assert_eq!(client_key(a), client_key(b));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
+        assert_eq!(
+            client_key(mapped),
+            "10.0.0.1".parse::<IpAddr>().expect("address")
         );
     }
 }

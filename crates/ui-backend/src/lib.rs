@@ -143,7 +143,7 @@ pub async fn run(
         admin = %config.admin_endpoint,
         "ui-backend is up"
     );
-    service_runtime::http::serve(listener, router(state), shutdown)
+    service_runtime::http::serve(listener, router(state), &config.trusted_proxies, shutdown)
         .await
         .context("serving the UI")
 }

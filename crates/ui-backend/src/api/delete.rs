@@ -192,6 +192,12 @@ async fn closure(
         let doc = match app.inspector.manifest(viewer, repository, &digest).await {
             Ok(doc) => doc,
             Err(UpstreamError::NotFound(_)) => continue,
+            // A manifest the UI cannot read (a store written by other
+            // software) adds nothing it can name; the preview goes on.
+            Err(error @ UpstreamError::Unexpected { .. }) => {
+                tracing::warn!(%error, repository, %digest, "a manifest the preview cannot read");
+                continue;
+            }
             Err(other) => return Err(other),
         };
         let kind = doc.manifest.kind(&doc.media_type);
