@@ -100,6 +100,20 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
         .collect()
 }
 
+/// The address one client is counted under, for limits: IPv4 as it is
+/// (IPv4-mapped IPv6 as IPv4), IPv6 by its /64, which one machine usually
+/// holds whole.
+pub fn counted(address: IpAddr) -> IpAddr {
+    match canonical(address) {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        v4 => v4,
+    }
+}
+
 /// IPv4-mapped IPv6 addresses as IPv4, so one client has one key.
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
@@ -182,6 +196,14 @@ mod tests {
             Some(ip("10.9.9.9")),
             "a token presented where none is configured is ignored"
         );
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a = ip("2001:db8:1:2::1");
+        assert_eq!(counted(a), counted(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(counted(a), counted(ip("2001:db8:1:3::1")));
+        assert_eq!(counted(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
     }
 
     #[test]

@@ -168,7 +168,7 @@ impl Clients {
     /// Counts a connection from `ip`, or `None` when that client has its
     /// limit open already.
     fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<ClientConnection> {
-        let key = client_key(ip);
+        let key = crate::client_address::counted(ip);
         if self.exempt.iter().any(|range| range.contains(&ip)) {
             return Some(ClientConnection { clients: None, key });
         }
@@ -203,30 +203,6 @@ impl Drop for ClientConnection {
                 open.remove(&self.key);
             }
         }
-    }
-}
-
-/// The address a client is counted under: IPv4 as it is (IPv4-mapped
-/// IPv6 as IPv4), IPv6 by its /64, which one machine usually holds whole.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let segments = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(
-                    segments[0],
-                    segments[1],
-                    segments[2],
-                    segments[3],
-                    0,
-                    0,
-                    0,
-                    0,
-                ))
-            }
-        },
-        v4 => v4,
     }
 }
 
@@ -438,17 +414,5 @@ mod tests {
             many.push(TcpStream::connect(proxied).await.expect("connect"));
         }
         assert!(get_root(proxied).await.starts_with("HTTP/1.1 200"));
-    }
-
-    #[test]
-    fn ipv6_clients_are_counted_by_their_64() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().expect("address");
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("address");
-        assert_eq!(client_key(a), client_key(b));
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
-        assert_eq!(
-            client_key(mapped),
-            "10.0.0.1".parse::<IpAddr>().expect("address")
-        );
     }
 }

@@ -90,23 +90,11 @@ enum Outcome {
 }
 
 fn keys(user: &str, client: Option<IpAddr>) -> Vec<Key> {
-    let client = client.map(counted_address);
+    let client = client.map(service_runtime::client_address::counted);
     let pair = Key::Pair(user.to_owned(), client);
     std::iter::once(pair)
         .chain(client.map(Key::Client))
         .collect()
-}
-
-/// The address a client is counted by: IPv4 as it is, IPv6 by its /64.
-fn counted_address(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => {
-            let mut segments = v6.segments();
-            segments[4..].fill(0);
-            IpAddr::from(segments)
-        }
-        v4 => v4,
-    }
 }
 
 impl FailureLimiter {
