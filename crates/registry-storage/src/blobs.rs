@@ -76,12 +76,7 @@ impl Store {
         if let Some(bytes) = self.manifest_cache.get(digest) {
             return Ok(Some(bytes));
         }
-        let result = self
-            .objects
-            .get(&self.layout.blob_data(digest))
-            .await
-            .map_err(StorageError::from_backend)?;
-        let bytes = result.bytes().await?;
+        let bytes = self.blob_bytes(digest).await?;
         if bytes.len() as u64 != size {
             return Err(StorageError::Corrupt {
                 path: self.layout.blob_data(digest).to_string(),
@@ -93,6 +88,16 @@ impl Store {
             self.manifest_cache.insert(digest, &bytes);
         }
         Ok(Some(bytes))
+    }
+
+    /// A blob's bytes, read whole from the store (no cache).
+    pub(crate) async fn blob_bytes(&self, digest: &Digest) -> Result<Bytes, StorageError> {
+        let result = self
+            .objects
+            .get(&self.layout.blob_data(digest))
+            .await
+            .map_err(StorageError::from_backend)?;
+        Ok(result.bytes().await?)
     }
 
     /// Opens a blob for reading, whole or a byte range of it.

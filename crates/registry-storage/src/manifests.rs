@@ -118,12 +118,7 @@ impl Store {
         if let Some(bytes) = self.manifest_cache.get(digest) {
             return Ok(bytes);
         }
-        let result = self
-            .objects
-            .get(&self.layout.blob_data(digest))
-            .await
-            .map_err(StorageError::from_backend)?;
-        let bytes = result.bytes().await?;
+        let bytes = self.blob_bytes(digest).await?;
         self.manifest_cache.insert(digest, &bytes);
         Ok(bytes)
     }

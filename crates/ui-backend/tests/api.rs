@@ -175,7 +175,6 @@ async fn users_see_only_what_the_policy_lets_them_pull() {
 #[tokio::test]
 async fn catalog_search_and_pages_cover_the_whole_catalog() {
     let world = World::start().await;
-    let pusher = world.pusher();
     let image = Image::random(1, 256);
     for index in 0..23 {
         let name = if index % 2 == 0 {
@@ -183,7 +182,7 @@ async fn catalog_search_and_pages_cover_the_whole_catalog() {
         } else {
             format!("tools/cli-{index:02}")
         };
-        push_image(&pusher, &world.registry.url, &name, "latest", &image).await;
+        world.push(&name, "latest", &image).await;
     }
     let (status, body) = world
         .get(ALICE, "repositories?q=WEB&per_page=5&page=3")
@@ -307,37 +306,8 @@ async fn tags_sort_by_push_and_creation_and_size() {
 #[tokio::test]
 async fn multi_arch_images_with_a_missing_child_still_show() {
     let world = World::start().await;
-    let pusher = world.pusher();
-    let base = &world.registry.url;
     let amd = described_image("2024-05-01T00:00:00Z");
-    let arm = Image::random_for("arm64");
-    let index = Index::new(vec![amd.clone(), arm.clone()]);
-    push_image(
-        &pusher,
-        base,
-        "team/multi",
-        &amd.manifest.digest.to_string(),
-        &amd,
-    )
-    .await;
-    push_image(
-        &pusher,
-        base,
-        "team/multi",
-        &arm.manifest.digest.to_string(),
-        &arm,
-    )
-    .await;
-    push_manifest(&pusher, base, "team/multi", "v1", &index.manifest).await;
-    let deleted = pusher
-        .delete(format!(
-            "{base}/v2/team/multi/manifests/{}",
-            arm.manifest.digest
-        ))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(deleted.status(), 202);
+    world.push_index_missing_arm("team/multi", "v1", &amd).await;
 
     let (status, page) = world.get(ALICE, "repositories/team/multi/images/v1").await;
     assert_eq!(status, 200, "{page}");
@@ -582,15 +552,7 @@ async fn deleting_a_manifest_by_digest_names_every_tag_it_takes() {
 #[tokio::test]
 async fn a_read_only_window_shows_in_status_and_refuses_deletes_with_its_end() {
     let world = World::start().await;
-    let pusher = world.pusher();
-    push_image(
-        &pusher,
-        &world.registry.url,
-        "team/app",
-        "v1",
-        &Image::random(1, 256),
-    )
-    .await;
+    world.push("team/app", "v1", &Image::random(1, 256)).await;
     world.open_window("a test window").await;
     let (_, state) = world.get(ALICE, "status").await;
     assert_eq!(state["read_only"], true, "{state}");
@@ -693,15 +655,7 @@ async fn one_browsers_bad_logins_lock_out_nobody_else() {
 #[tokio::test]
 async fn a_stopped_client_learns_nothing_from_another_users_cache() {
     let world = World::start().await;
-    let pusher = world.pusher();
-    push_image(
-        &pusher,
-        &world.registry.url,
-        "team/app",
-        "v1",
-        &Image::random(1, 256),
-    )
-    .await;
+    world.push("team/app", "v1", &Image::random(1, 256)).await;
     // Alice browses; her lists are warm in ui-backend's caches.
     let (status, _) = world
         .call_from("198.51.100.21", ALICE, "repositories/team/app/tags")

@@ -12,7 +12,7 @@ use common::{ALICE, World};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use test_support::{ChildServer, Image, Index, free_port, push_image, push_manifest, require_tool};
+use test_support::{ChildServer, Image, free_port, push_image, push_manifest, require_tool};
 
 /// How long an element may take to appear.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -182,34 +182,7 @@ async fn populated() -> (World, Vec<Image>) {
     let signature = format!("sha256-{}.sig", images[0].manifest.digest.hex());
     push_image(&pusher, base, "team/app", &signature, &Image::random(1, 64)).await;
     let amd = common::described_image("2024-05-01T00:00:00Z");
-    let arm = Image::random_for("arm64");
-    for child in [&amd, &arm] {
-        push_image(
-            &pusher,
-            base,
-            "team/multi",
-            &child.manifest.digest.to_string(),
-            child,
-        )
-        .await;
-    }
-    push_manifest(
-        &pusher,
-        base,
-        "team/multi",
-        "v1",
-        &Index::new(vec![amd, arm.clone()]).manifest,
-    )
-    .await;
-    let deleted = pusher
-        .delete(format!(
-            "{base}/v2/team/multi/manifests/{}",
-            arm.manifest.digest
-        ))
-        .send()
-        .await
-        .expect("DELETE");
-    assert_eq!(deleted.status(), 202);
+    world.push_index_missing_arm("team/multi", "v1", &amd).await;
     push_image(&pusher, base, "tools/cli", "1.0", &Image::random(1, 256)).await;
     (world, images)
 }

@@ -81,6 +81,7 @@ pub async fn list(
         .filter(|tag| params::matches(tag, &search))
         .cloned()
         .collect();
+    let total = found.len();
     if sort == SortKey::Name {
         if descending {
             found.reverse();
@@ -123,10 +124,6 @@ pub async fn list(
     }
     let attached = attached_tags(&all);
     let subjects = subject_tags(app, viewer, name, &all, &found).await?;
-    let total = all
-        .iter()
-        .filter(|tag| params::matches(tag, &search))
-        .count();
     let tags = found
         .iter()
         .map(|tag| {

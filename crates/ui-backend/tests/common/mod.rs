@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
-use test_support::{Image, TestAuth, TestRegistry, TestUi, argon2id_line};
+use test_support::{Image, Index, TestAuth, TestRegistry, TestUi, argon2id_line};
 
 /// A registry with users `alice` (everything) and `bob` (pull in `team/**`
 /// only), and its UI.
@@ -82,6 +82,34 @@ impl World {
             .default_headers(headers)
             .build()
             .expect("client")
+    }
+
+    /// Pushes `image` as alice under `reference` (a tag or its digest).
+    pub async fn push(&self, repository: &str, reference: &str, image: &Image) {
+        let url = &self.registry.url;
+        test_support::push_image(&self.pusher(), url, repository, reference, image).await;
+    }
+
+    /// Pushes an index of `amd` and a random arm64 image under `tag`, then
+    /// deletes the arm64 child: an index with a missing platform.
+    pub async fn push_index_missing_arm(&self, repository: &str, tag: &str, amd: &Image) {
+        let arm = Image::random_for("arm64");
+        for child in [amd, &arm] {
+            self.push(repository, &child.manifest.digest.to_string(), child)
+                .await;
+        }
+        let index = Index::new(vec![amd.clone(), arm.clone()]);
+        let (pusher, base) = (self.pusher(), &self.registry.url);
+        test_support::push_manifest(&pusher, base, repository, tag, &index.manifest).await;
+        let deleted = pusher
+            .delete(format!(
+                "{base}/v2/{repository}/manifests/{}",
+                arm.manifest.digest
+            ))
+            .send()
+            .await
+            .expect("DELETE");
+        assert_eq!(deleted.status(), 202);
     }
 
     pub async fn call(
