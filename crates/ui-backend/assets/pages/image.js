@@ -68,7 +68,8 @@ function summary(image, context) {
   return h('section', { class: 'card', 'aria-label': 'Summary' },
     definitions([
       ['Repository', h('a', { href: pages.repo(repository) }, repository)],
-      ['Reference', h('span', { class: 'mono' }, reference)],
+      // By digest, the reference is the digest shown below.
+      ['Tag', onTag && h('span', { class: 'mono' }, reference)],
       ['Digest', h('span', { class: 'with-copy' },
         h('code', { class: 'digest-full', 'data-test': 'image-digest' }, image.digest),
         copyButton(image.digest, 'Copy digest', 'copy-digest'))],
