@@ -12,9 +12,11 @@
 //! a newer one: a read of the store that started before this replica was
 //! told of a lease cannot reopen writes.
 
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use registry_core::{ErrorCode, RegistryError};
 use registry_storage::{LeaseRecord, now_unix_ms};
@@ -31,6 +33,9 @@ pub struct WriteGate {
     /// Writes wait until the lease has been read from the store once.
     lease_unknown: AtomicBool,
     lease: RwLock<Option<LeaseRecord>>,
+    /// The lease id this replica saw last, and when it first saw it: the
+    /// window's age so far, which `Retry-After` is derived from.
+    window_seen: Mutex<Option<(String, Instant)>>,
     in_flight: AtomicU64,
 }
 
@@ -82,6 +87,10 @@ impl WriteGate {
                 .as_ref()
                 .is_none_or(|known| known.version < lease.version)
         {
+            let mut seen = self.window_seen.lock().expect("never poisoned");
+            if seen.as_ref().is_none_or(|(id, _)| *id != lease.lease_id) {
+                *seen = Some((lease.lease_id.clone(), Instant::now()));
+            }
             *known = Some(lease);
         }
         let active = known
@@ -134,13 +143,14 @@ impl WriteGate {
             ),
             Mode::Maintenance(lease) => {
                 let remaining_ms = (lease.expires_at_unix_ms - now_unix_ms()).max(0);
+                let remaining = u64::try_from(remaining_ms / 1000 + 1).unwrap_or(1);
                 (
                     format!(
                         "the registry is read-only for maintenance ({}) until {}; pulls work, retry pushes and deletes then",
                         lease.reason,
                         format_time(lease.expires_at_unix_ms)
                     ),
-                    u64::try_from(remaining_ms / 1000 + 1).unwrap_or(1),
+                    self.window_age_seconds(&lease.lease_id).clamp(1, remaining),
                 )
             }
         };
@@ -148,6 +158,20 @@ impl WriteGate {
         metrics::counter!("registry_writes_refused_total").increment(1);
         Err(RegistryError::new(ErrorCode::Unavailable, message)
             .with_detail(serde_json::json!({ "retryAfterSeconds": retry_after })))
+    }
+
+    /// How long this replica has known the window of `lease_id`, in whole
+    /// seconds. A window's end is not known in advance (the collector
+    /// renews the lease while it works and releases it when done), so a
+    /// refused client is told to come back after as long as the window has
+    /// lasted so far: a short window costs a second, a long one is not
+    /// polled every second, and no client is sent away for the whole time
+    /// to live of a lease that ends in a moment.
+    fn window_age_seconds(&self, lease_id: &str) -> u64 {
+        match self.window_seen.lock().expect("never poisoned").as_ref() {
+            Some((id, since)) if id == lease_id => since.elapsed().as_secs(),
+            _ => 0,
+        }
     }
 
     /// Waits until no write is in flight, at most `limit`. Returns the
@@ -227,6 +251,35 @@ mod tests {
             gate.mode(),
             Mode::ReadWrite,
             "an older state never comes back"
+        );
+    }
+
+    fn retry_after(gate: &WriteGate) -> u64 {
+        let refused = gate.begin_write().expect_err("read-only");
+        refused.detail.expect("detail")["retryAfterSeconds"]
+            .as_u64()
+            .expect("seconds")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_grows_with_the_window_not_with_the_time_to_live() {
+        let gate = WriteGate::new(false);
+        gate.observe(Some(lease(1, false)));
+        assert_eq!(retry_after(&gate), 1, "a new window may end at once");
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let renewed = LeaseRecord {
+            lease_id: "lease-1".to_owned(),
+            ..lease(2, false)
+        };
+        gate.observe(Some(renewed));
+        assert_eq!(retry_after(&gate), 20, "a renewal keeps the window's age");
+        gate.observe(Some(lease(3, false)));
+        assert_eq!(retry_after(&gate), 1, "another lease is another window");
+        tokio::time::advance(Duration::from_secs(120)).await;
+        let remaining = retry_after(&gate);
+        assert!(
+            remaining <= 61,
+            "never past the lease's end: {remaining}"
         );
     }
 }
