@@ -17,6 +17,10 @@ bench *args:
     cargo build --release -p registry-api -p auth-service -p gc-worker -p ui-backend -p registry-bench
     ./target/release/registry-bench {{args}}
 
+# The soak test (clients, two replicas and a collector at once) for an hour on each store.
+soak seconds="3600":
+    BERTH_SOAK_SECONDS={{seconds}} cargo test --release -p gc-worker --test soak -- --nocapture --test-threads 1
+
 fmt:
     cargo fmt --all
 
