@@ -12,8 +12,8 @@
 //! a newer one: a read of the store that started before this replica was
 //! told of a lease cannot reopen writes.
 
-use std::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -277,9 +277,6 @@ mod tests {
         assert_eq!(retry_after(&gate), 1, "another lease is another window");
         tokio::time::advance(Duration::from_secs(120)).await;
         let remaining = retry_after(&gate);
-        assert!(
-            remaining <= 61,
-            "never past the lease's end: {remaining}"
-        );
+        assert!(remaining <= 61, "never past the lease's end: {remaining}");
     }
 }
