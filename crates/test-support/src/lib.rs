@@ -10,6 +10,7 @@ mod docker;
 mod edge;
 mod external;
 mod fault_proxy;
+pub mod fuzz;
 mod held_replica;
 mod images;
 mod layout;
