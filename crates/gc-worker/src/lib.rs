@@ -87,6 +87,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let mut trash = store.trash();
     let inside = std::panic::AssertUnwindSafe(async {
         store.adopt_leftover_trash(&mut trash).await?;
+        tracing::info!("marking what the tags reach, from a listing inside the window");
         let marking = Instant::now();
         // Every decision rests on what is listed inside the window: a push
         // acknowledged before it is seen here, whatever the listing before
@@ -94,6 +95,11 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         let current = store.scan_repositories().await?;
         let plan = plan(&store, &reader, current, blobs, rules).await?;
         let mark_ms = report::millis(marking.elapsed());
+        tracing::info!(
+            repositories = plan.repositories.len(),
+            blobs = plan.blobs.len(),
+            "sweeping what nothing kept references"
+        );
         let sweeping = Instant::now();
         sweep::sweep(&store, &trash, &plan).await?;
         Ok::<_, anyhow::Error>((plan, mark_ms, report::millis(sweeping.elapsed())))
@@ -111,6 +117,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     };
     lease.release().await;
     report.window_ms = report::millis(window.elapsed());
+    tracing::info!("destroying the trash of this and any earlier interrupted collection");
     let emptied = store.empty_trash(trash).await;
     let (plan, mark_ms, sweep_ms) = outcome?;
     emptied.context("emptying the trash of this collection")?;

@@ -6,6 +6,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::data_files;
 use test_support::{
     HeldReplica, Image, TestRegistry, require_tool, run_tool, start_docker_registry,
     write_oci_layout,
@@ -200,23 +203,6 @@ async fn a_store_written_by_docker_registry_is_collected() {
             );
         }
     }
-}
-
-/// Files named `data` (blob contents) below `dir`.
-fn data_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                data_files(&path)
-            } else {
-                usize::from(path.file_name().is_some_and(|name| name == "data"))
-            }
-        })
-        .sum()
 }
 
 fn lease_command(storage: &str, args: &[&str]) -> std::process::Output {

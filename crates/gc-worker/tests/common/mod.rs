@@ -113,3 +113,20 @@ pub async fn assert_store_sound(storage: &str) {
     );
     assert_eq!(findings.dangling_layer_links, 0, "{findings:?}");
 }
+
+/// Files named `data` (blob contents) below `dir`.
+pub fn data_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                data_files(&path)
+            } else {
+                usize::from(path.file_name().is_some_and(|name| name == "data"))
+            }
+        })
+        .sum()
+}
