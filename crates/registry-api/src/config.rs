@@ -76,6 +76,12 @@ pub struct Config {
     /// serving; exit 0 when healthy (for container health checks).
     #[arg(long)]
     pub healthcheck: bool,
+
+    /// What the HTTP server allows a client (header and idle timeouts, the
+    /// slowest request body, connection caps). Not a flag: the defaults
+    /// are SECURITY.md's; tests shorten the times.
+    #[arg(skip)]
+    pub http_limits: service_runtime::http::Limits,
 }
 
 impl Config {
@@ -96,6 +102,7 @@ impl Config {
             read_only_on_boot: false,
             log_format: LogFormat::Text,
             healthcheck: false,
+            http_limits: service_runtime::http::Limits::default(),
         }
     }
 }

@@ -94,9 +94,10 @@ pub async fn run(
         storage = %config.storage,
         "registry-api serving"
     );
-    let http = service_runtime::http::serve(
+    let http = service_runtime::http::serve_with(
         listener,
         router(state.clone()),
+        config.http_limits,
         &config.trusted_proxies,
         shutdown.clone(),
     );

@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
         service_runtime::healthcheck::exit(service_runtime::healthcheck::http(config.listen));
     }
     service_runtime::init_tracing(config.log_format);
+    service_runtime::http::raise_descriptor_limit();
     warn_if_on_command_line(&matches, "admin_token", "--admin-token");
     warn_if_on_command_line(&matches, "auth_token", "--auth-token");
     warn_if_on_command_line(&matches, "proxy_token", "--proxy-token");

@@ -261,6 +261,12 @@ impl Shape {
 /// the same bytes later: a body whose kind its bytes alone do not decide
 /// is refused.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, RegistryError> {
+    // Syntax errors are left for `Shape::read` to report.
+    if let Err(error) = unique_keys::check(body)
+        && error.classify() == serde_json::error::Category::Data
+    {
+        return Err(invalid(error.to_string()));
+    }
     let shape = Shape::read(body)?;
     if shape.schema_version != Some(2) {
         return Err(invalid(
@@ -324,6 +330,8 @@ pub fn referrer_descriptor(
         .map_err(|error| invalid(format!("descriptor cannot be encoded: {error}")))?;
     Ok(Bytes::from(json))
 }
+
+mod unique_keys;
 
 #[cfg(test)]
 mod tests;

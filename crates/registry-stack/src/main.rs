@@ -66,6 +66,7 @@ async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     service_runtime::init_tracing(config.log_format);
+    service_runtime::http::raise_descriptor_limit();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     gc_worker::parse_schedule(&config.gc_schedule)?;

@@ -2,22 +2,24 @@
 //! service that may be reached without the edge in front (`registry-stack`
 //! binds registry-api and the UI directly): a client must send its request
 //! headers within [`HEADER_TIMEOUT`], a connection on which nothing moves
-//! either way for [`IDLE_TIMEOUT`] is closed, and at most
-//! [`max_connections`] are open at once (more wait in the kernel's queue),
-//! so connections held open on purpose can neither pile up forever nor
-//! exhaust the process's file descriptors. One client address (an IPv6
-//! /64) may hold at most [`PER_CLIENT`] of them, so a single client cannot
-//! take every slot and starve the others; trusted proxies (the edge, which
-//! carries everybody's connections) are exempt. SIGTERM stops accepting
-//! and lets requests in flight finish. Handlers see the peer as
-//! `ConnectInfo<SocketAddr>`.
+//! either way for [`IDLE_TIMEOUT`] is closed, a request body must arrive at
+//! [`BODY_RATE`] or faster, and at most [`max_connections`] are open at
+//! once (more wait in the kernel's queue), so connections held open on
+//! purpose can neither pile up forever nor exhaust the process's file
+//! descriptors. One client address (an IPv6 /64) may hold at most
+//! [`PER_CLIENT`] of them, so a single client cannot take every slot and
+//! starve the others; trusted proxies (the edge, which carries everybody's
+//! connections) are exempt. SIGTERM stops accepting and lets requests in
+//! flight finish. Handlers see the peer as `ConnectInfo<SocketAddr>`.
+
+mod body_rate;
+mod idle_timeout;
+
+pub use body_rate::{BodyTooSlow, MinimumBodyRate, RateLimitedBody};
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -27,11 +29,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use ipnet::IpNet;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use idle_timeout::IdleTimeout;
 
 /// How long a client may take to send a request's headers, the first or
 /// the next on a kept-alive connection.
@@ -39,6 +43,14 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection may stay open with nothing read or written: an
 /// idle keep-alive connection, or one that never sends a byte.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The slowest a request body may arrive: 1 KiB a second on average over
+/// each minute the server waits for it. A push over a link a hundred
+/// times slower than a bad mobile connection still gets through; a client
+/// sending a byte a second is cut off after a minute.
+pub const BODY_RATE: MinimumBodyRate = MinimumBodyRate {
+    bytes_per_second: 1024,
+    window: Duration::from_secs(60),
+};
 /// Connections one client address may have open at once.
 pub const PER_CLIENT: usize = 128;
 /// Connections open at once at most, whatever the descriptor limit.
@@ -48,52 +60,86 @@ const MOST_CONNECTIONS: u64 = 16_384;
 /// this process may have (the rest are for the store, auth-service and
 /// logs), at most [`MOST_CONNECTIONS`].
 pub fn max_connections() -> usize {
-    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .unwrap_or((1024, 1024));
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
     usize::try_from((soft / 4 * 3).clamp(64, MOST_CONNECTIONS)).unwrap_or(1024)
 }
+
+/// Raises this process's soft limit on open descriptors to its hard limit,
+/// as Go programs do at start, so the connection cap is not needlessly low
+/// on hosts whose soft limit is the historical 1024 (`select()` needed it;
+/// nothing here uses `select()`). Returns the soft limit now in force.
+pub fn raise_descriptor_limit() -> u64 {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    if soft >= hard {
+        return soft;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => hard,
+        Err(error) => {
+            tracing::warn!(%error, soft, hard, "cannot raise the open-file limit; fewer connections will be served at once");
+            soft
+        }
+    }
+}
+
 /// How long a stop waits for requests in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
-/// How long headers may take, how long a connection may idle, and how
-/// many connections may be open.
+/// What one HTTP server allows its clients. [`Limits::default`] is what
+/// the services run with (SECURITY.md lists it); tests shorten the times.
 #[derive(Clone, Copy, Debug)]
-struct Limits {
-    header_timeout: Duration,
-    idle_timeout: Duration,
-    connections: usize,
-    per_client: usize,
+pub struct Limits {
+    /// How long a request's headers may take to arrive.
+    pub header_timeout: Duration,
+    /// How long a connection may go with nothing read or written.
+    pub idle_timeout: Duration,
+    /// The slowest a request body may arrive.
+    pub body_rate: MinimumBodyRate,
+    /// Connections open at once, from everybody.
+    pub connections: usize,
+    /// Connections open at once from one client address.
+    pub per_client: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled; clients
-/// in `proxies` are not held to [`PER_CLIENT`].
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: HEADER_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            body_rate: BODY_RATE,
+            connections: max_connections(),
+            per_client: PER_CLIENT,
+        }
+    }
+}
+
+/// Serves `router` on `listener` with the default [`Limits`] until
+/// `shutdown` is cancelled; clients in `proxies` are not held to
+/// [`PER_CLIENT`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     proxies: &[IpNet],
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let limits = Limits {
-        header_timeout: HEADER_TIMEOUT,
-        idle_timeout: IDLE_TIMEOUT,
-        connections: max_connections(),
-        per_client: PER_CLIENT,
-    };
-    serve_with(listener, router, limits, proxies.to_vec(), shutdown).await
+    serve_with(listener, router, Limits::default(), proxies, shutdown).await
 }
 
-async fn serve_with(
+/// [`serve`] with other limits.
+pub async fn serve_with(
     listener: TcpListener,
     router: Router,
     limits: Limits,
-    proxies: Vec<IpNet>,
+    proxies: &[IpNet],
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.connections));
     let clients = Arc::new(Clients {
         open: Mutex::default(),
         limit: limits.per_client,
-        exempt: proxies,
+        exempt: proxies.to_vec(),
     });
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -126,12 +172,14 @@ async fn serve_with(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let service = router
-            .clone()
-            .map_request(move |mut request: axum::extract::Request<_>| {
+        let body_rate = limits.body_rate;
+        let service = router.clone().map_request(
+            move |request: axum::http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(|body| RateLimitedBody::new(body, body_rate, peer));
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
-            });
+            },
+        );
         let connection = builder
             .serve_connection_with_upgrades(
                 TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout)),
@@ -206,89 +254,6 @@ impl Drop for ClientConnection {
     }
 }
 
-/// A stream that fails with `TimedOut` once nothing was read or written for
-/// its timeout while someone waits on it.
-struct IdleTimeout<S> {
-    inner: S,
-    timeout: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-}
-
-impl<S> IdleTimeout<S> {
-    fn new(inner: S, timeout: Duration) -> Self {
-        IdleTimeout {
-            inner,
-            timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
-        }
-    }
-
-    /// Moves the deadline on after progress; fails once it has passed.
-    fn check<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        polled: Poll<std::io::Result<T>>,
-    ) -> Poll<std::io::Result<T>> {
-        match polled {
-            Poll::Ready(result) => {
-                let next = tokio::time::Instant::now() + self.timeout;
-                self.deadline.as_mut().reset(next);
-                Poll::Ready(result)
-            }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the connection was idle too long",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.check(cx, polled)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.check(cx, polled)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.check(cx, polled)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -312,13 +277,8 @@ mod tests {
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
         );
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve_with(
-            listener,
-            router,
-            limits,
-            proxies,
-            shutdown.clone(),
-        ));
+        let stop = shutdown.clone();
+        tokio::spawn(async move { serve_with(listener, router, limits, &proxies, stop).await });
         (address, shutdown)
     }
 
@@ -340,6 +300,7 @@ mod tests {
             idle_timeout: Duration::from_secs(10),
             connections: 8,
             per_client: 8,
+            ..Limits::default()
         };
         let (address, _shutdown) = server(limits).await;
         let mut slow = TcpStream::connect(address).await.expect("connect");
@@ -364,6 +325,7 @@ mod tests {
             idle_timeout: Duration::from_millis(500),
             connections: 2,
             per_client: 8,
+            ..Limits::default()
         };
         let (address, _shutdown) = server(limits).await;
         let _held = [
@@ -387,6 +349,7 @@ mod tests {
             idle_timeout: Duration::from_secs(30),
             connections: 16,
             per_client: 4,
+            ..Limits::default()
         };
         let (address, _shutdown) = server(limits).await;
         let mut held = Vec::new();

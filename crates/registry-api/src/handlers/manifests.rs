@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use registry_core::{
     Digest, DigestHasher, ErrorCode, Reference, RegistryError, RepositoryName, TagError,
@@ -125,15 +126,7 @@ pub async fn put(
     request_headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let body = axum::body::to_bytes(body, MAX_MANIFEST_SIZE)
-        .await
-        .map_err(|_| {
-            RegistryError::new(
-                ErrorCode::ManifestInvalid,
-                format!("manifest is larger than {MAX_MANIFEST_SIZE} bytes or was cut short"),
-            )
-            .with_status(413)
-        })?;
+    let body = read_manifest_body(request_headers, body).await?;
     let digest = match reference {
         Reference::Digest(expected) => {
             let mut hasher = DigestHasher::new(expected.algorithm());
@@ -178,6 +171,42 @@ pub async fn put(
     }
     tracing::info!(repository = %name, %reference, %digest, media_type = %parsed.media_type, "manifest stored");
     Ok(empty_response(StatusCode::CREATED, headers))
+}
+
+/// The body of a manifest push, refused with 413 once it is over
+/// [`MAX_MANIFEST_SIZE`] (before any of it is read when `Content-Length`
+/// says so already), and with 400 when it breaks off.
+async fn read_manifest_body(headers: &HeaderMap, body: Body) -> Result<Bytes, RegistryError> {
+    let too_large = || {
+        RegistryError::new(
+            ErrorCode::ManifestInvalid,
+            format!(
+                "manifest is larger than {MAX_MANIFEST_SIZE} bytes, the most this registry accepts"
+            ),
+        )
+        .with_status(413)
+    };
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_MANIFEST_SIZE as u64) {
+        return Err(too_large());
+    }
+    let mut read = BytesMut::new();
+    let mut pieces = body.into_data_stream();
+    while let Some(piece) = pieces.next().await {
+        let piece = piece.map_err(|error| {
+            RegistryError::new(
+                ErrorCode::ManifestInvalid,
+                format!("the manifest could not be read: {error}"),
+            )
+        })?;
+        if read.len() + piece.len() > MAX_MANIFEST_SIZE {
+            return Err(too_large());
+        }
+        read.extend_from_slice(&piece);
+    }
+    Ok(read.freeze())
 }
 
 /// What a descriptor of a pushed manifest must point at.

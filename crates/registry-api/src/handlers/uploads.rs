@@ -4,15 +4,15 @@
 
 use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
-use registry_core::{ErrorCode, RegistryError, RepositoryName};
+use axum::response::{IntoResponse, Response};
+use registry_core::{Digest, ErrorCode, RegistryError, RepositoryName};
 use registry_storage::UploadId;
 
 use super::{DOCKER_UPLOAD_UUID, blob_created, body_stream, empty_response, header_value};
 use crate::AppState;
 use crate::access::MountScope;
 use crate::endpoint::parse_digest;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::bytes_received;
 use crate::query::Query;
 
@@ -24,23 +24,7 @@ pub async fn start(
     body: Body,
 ) -> ApiResult<Response> {
     if let Some(mount) = query.get("mount") {
-        let digest = parse_digest(mount)?;
-        let mountable = match (query.get("from"), mount_scope) {
-            (_, MountScope::Nowhere) | (None, MountScope::FromOnly) => false,
-            (Some(from), _) => {
-                let from: RepositoryName =
-                    from.parse().map_err(|error: registry_core::NameError| {
-                        RegistryError::new(ErrorCode::NameInvalid, format!("from: {error}"))
-                    })?;
-                state
-                    .store
-                    .repository_blob_size(&from, &digest)
-                    .await?
-                    .is_some()
-            }
-            (None, MountScope::Anywhere) => state.store.blob_size(&digest).await?.is_some(),
-        };
-        if mountable {
+        if let Some(digest) = mountable(state, query, mount, mount_scope).await? {
             state.store.link_blob(name, &digest).await?;
             tracing::info!(repository = %name, %digest, from = query.get("from"), "blob mounted");
             return Ok(blob_created(name, &digest));
@@ -57,6 +41,40 @@ pub async fn start(
     }
     let id = state.store.create_upload(name).await?;
     Ok(upload_progress(StatusCode::ACCEPTED, name, &id, 0))
+}
+
+/// The blob a `?mount=` names, when it can be mounted. A digest or a
+/// `from` that is not valid names nothing to mount: like a blob that is
+/// not there, the push falls back to an upload session, as the spec and
+/// Distribution do.
+async fn mountable(
+    state: &AppState,
+    query: &Query,
+    mount: &str,
+    mount_scope: MountScope,
+) -> ApiResult<Option<Digest>> {
+    let Ok(digest) = mount.parse::<Digest>() else {
+        tracing::debug!(
+            mount,
+            "a mount of an invalid digest; opening a session instead"
+        );
+        return Ok(None);
+    };
+    let found = match (query.get("from"), mount_scope) {
+        (_, MountScope::Nowhere) | (None, MountScope::FromOnly) => None,
+        (Some(from), _) => match from.parse::<RepositoryName>() {
+            Ok(from) => state.store.repository_blob_size(&from, &digest).await?,
+            Err(_) => {
+                tracing::debug!(
+                    from,
+                    "a mount from an invalid name; opening a session instead"
+                );
+                None
+            }
+        },
+        (None, MountScope::Anywhere) => state.store.blob_size(&digest).await?,
+    };
+    Ok(found.map(|_| digest))
 }
 
 pub async fn status(state: &AppState, name: &RepositoryName, id: &UploadId) -> ApiResult<Response> {
@@ -76,18 +94,49 @@ pub async fn patch(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let start = chunk_start(headers)?;
-    let appended = state
-        .store
-        .append_upload(name, id, start, body_stream(body))
-        .await?;
-    bytes_received(appended.end - appended.start);
-    Ok(upload_progress(
-        StatusCode::ACCEPTED,
-        name,
-        id,
-        appended.end,
-    ))
+    let appended = match chunk_start(headers) {
+        Ok(start) => state
+            .store
+            .append_upload(name, id, start, body_stream(body))
+            .await
+            .map_err(ApiError::from),
+        Err(error) => Err(error.into()),
+    };
+    match appended {
+        Ok(appended) => {
+            bytes_received(appended.end - appended.start);
+            Ok(upload_progress(
+                StatusCode::ACCEPTED,
+                name,
+                id,
+                appended.end,
+            ))
+        }
+        Err(error) if error.status() == 416 => Ok(refused_chunk(state, name, id, error).await),
+        Err(error) => Err(error),
+    }
+}
+
+/// The 416 for a chunk that does not start where the session ends, with
+/// the session's `Location` and `Range`, so the client can resume.
+async fn refused_chunk(
+    state: &AppState,
+    name: &RepositoryName,
+    id: &UploadId,
+    error: ApiError,
+) -> Response {
+    let offset = match state.store.upload_status(name, id).await {
+        Ok(status) => status.offset,
+        Err(lookup) => return ApiError::from(lookup).into_response(),
+    };
+    let mut response = error.into_response();
+    let progress = upload_progress(StatusCode::RANGE_NOT_SATISFIABLE, name, id, offset);
+    for name in [header::LOCATION, header::RANGE, DOCKER_UPLOAD_UUID] {
+        if let Some(value) = progress.headers().get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
 }
 
 pub async fn finish(
