@@ -7,6 +7,7 @@
 
 mod baselines;
 mod gc_bench;
+mod listing_bench;
 mod load;
 mod raw_http;
 mod report;
@@ -49,12 +50,15 @@ struct Options {
     /// one big repository, REPOSITORIESxTAGS.
     #[arg(long, default_value = "5000x2000")]
     ui_shape: gc_bench::Shape,
+    /// The listing part's store, REPOSITORIESxTAGS as for `--ui-shape`.
+    #[arg(long, default_value = "10000x10000")]
+    listing_shape: gc_bench::Shape,
     /// Parts to run (default: all).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,pull,rates,auth,gc,ui"
+        default_value = "push,pull,rates,auth,gc,ui,listing"
     )]
     parts: Vec<Part>,
     /// The registry-api binary (default: beside this one).
@@ -77,6 +81,8 @@ enum Part {
     Gc,
     /// The web UI's JSON API on a store of many repositories and tags.
     Ui,
+    /// The catalog and a long tag list, whole and page by page.
+    Listing,
 }
 
 /// The two registries under test, started once for the whole run.
@@ -238,6 +244,18 @@ async fn main() -> anyhow::Result<()> {
             figures.peak_rss_mib,
             64.0,
         );
+    }
+    if wanted(Part::Listing) {
+        let binaries = binary.parent().context("the binary's directory")?;
+        let shape = options.listing_shape;
+        listing_bench::compare(
+            binaries,
+            work.path(),
+            shape.repositories,
+            shape.tags,
+            &mut report,
+        )
+        .await?;
     }
     report.print();
     Ok(())

@@ -17,7 +17,7 @@ use test_support::{ChildServer, free_port};
 use crate::gc_bench::put_image;
 
 /// The repository with many tags.
-const BIG: &str = "bench/big";
+pub const BIG: &str = "bench/big";
 /// How long each warm measurement runs.
 const WARM_FOR: Duration = Duration::from_secs(8);
 
@@ -38,7 +38,7 @@ pub struct UiFigures {
 
 /// Writes the store: `repositories` with one tag each, and [`BIG`] with
 /// `tags` tags, each tag its own image.
-async fn generate(root: &Path, repositories: usize, tags: usize) -> anyhow::Result<()> {
+pub async fn generate(root: &Path, repositories: usize, tags: usize) -> anyhow::Result<()> {
     let store = Store::open(root.to_str().context("UTF-8 path")?)?;
     let latest: Tag = "latest".parse()?;
     let small = futures::stream::iter(0..repositories).map(|index| {
