@@ -24,6 +24,13 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_STORAGE", default_value = "./data/registry")]
     pub storage: String,
 
+    /// Longest wait on an S3-compatible store: no byte from it for this
+    /// long, or failing answers retried for this long, and the client's
+    /// request gets 503 UNAVAILABLE. A download that keeps moving is never
+    /// cut.
+    #[arg(long, env = "REGISTRY_STORAGE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub storage_timeout: std::time::Duration,
+
     /// gRPC endpoint of auth-service. Without it, access is anonymous.
     #[arg(long, env = "REGISTRY_AUTH_ENDPOINT")]
     pub auth_endpoint: Option<url::Url>,
@@ -91,6 +98,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 5001)),
             storage: storage.into(),
+            storage_timeout: std::time::Duration::from_secs(30),
             auth_endpoint: None,
             auth_token: None,
             auth_token_file: None,

@@ -27,8 +27,34 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Registry(error) => error.status,
-            ApiError::Storage(_) => 500,
+            ApiError::Storage(error) => storage_failure(error).status,
         }
+    }
+}
+
+/// Seconds a client is asked to wait before retrying when the store does
+/// not answer.
+const STORE_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// What the client is told about a failure of the store: 507 when it is
+/// full (nothing was stored; retrying will not help until space is freed),
+/// 503 `UNAVAILABLE` with `Retry-After` when it does not answer, 500
+/// `UNKNOWN` for anything else. The log says which object and why.
+fn storage_failure(error: &StorageError) -> RegistryError {
+    if error.is_store_full() {
+        RegistryError::new(
+            ErrorCode::Unknown,
+            "the registry's store is full, so nothing was stored; ask its operator to free space (delete unused tags and collect garbage), then push again",
+        )
+        .with_status(507)
+    } else if error.is_store_unavailable() {
+        RegistryError::new(
+            ErrorCode::Unavailable,
+            "the registry's store is not answering; retry shortly",
+        )
+        .with_detail(serde_json::json!({ "retryAfterSeconds": STORE_RETRY_AFTER_SECONDS }))
+    } else {
+        RegistryError::new(ErrorCode::Unknown, "internal storage error")
     }
 }
 
@@ -59,8 +85,9 @@ impl IntoResponse for ApiError {
         let error = match self {
             ApiError::Registry(error) => error,
             ApiError::Storage(error) => {
-                tracing::error!(%error, "storage failure");
-                RegistryError::new(ErrorCode::Unknown, "internal storage error")
+                let answer = storage_failure(&error);
+                tracing::error!(%error, status = answer.status, "storage failure");
+                answer
             }
         };
         let status =

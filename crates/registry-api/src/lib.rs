@@ -51,7 +51,8 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let store = registry_storage::Store::open(&config.storage)?;
+    let store =
+        registry_storage::Store::open_with_timeout(&config.storage, config.storage_timeout)?;
     let admin_token = config.admin_token()?;
     let admin_address = admin_listener.local_addr().map_err(ServeError::Http)?;
     if admin_token.is_none() && !admin_address.ip().is_loopback() {

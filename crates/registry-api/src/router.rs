@@ -57,11 +57,19 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
+/// Longest a health check waits for the store: an orchestrator or the
+/// edge (HAProxy checks every 2 s) gets its answer before giving up.
+const HEALTH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(error) => {
+    match tokio::time::timeout(HEALTH_CHECK_LIMIT, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Err(error)) => {
             tracing::error!(%error, "health check: the store does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+        }
+        Err(_) => {
+            tracing::error!(limit = ?HEALTH_CHECK_LIMIT, "health check: the store did not answer in time");
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
         }
     }

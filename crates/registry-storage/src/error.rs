@@ -1,5 +1,7 @@
 //! Storage errors: what a caller can act on (not found, a bad upload) apart
-//! from backend failures, which are logged and answered as internal errors.
+//! from backend failures, which are logged and answered as internal errors,
+//! and the two backend failures an operator must tell apart from a bug: a
+//! full store, and a store that does not answer.
 
 use registry_core::Digest;
 
@@ -30,6 +32,57 @@ impl StorageError {
             other => StorageError::Backend(other),
         }
     }
+
+    /// The store has no room left: the filesystem is full, or a quota is
+    /// used up.
+    pub fn is_store_full(&self) -> bool {
+        match self {
+            StorageError::Hashing(upload) => {
+                upload_storage_error(upload).is_some_and(Self::is_store_full)
+            }
+            other => sources(other).any(|source| {
+                source.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                    matches!(
+                        io.kind(),
+                        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                    )
+                })
+            }),
+        }
+    }
+
+    /// The store did not answer usefully: a remote object store could not
+    /// be reached, timed out, or answered with errors past its retries.
+    pub fn is_store_unavailable(&self) -> bool {
+        match self {
+            StorageError::Hashing(upload) => {
+                upload_storage_error(upload).is_some_and(Self::is_store_unavailable)
+            }
+            StorageError::Backend(object_store::Error::Generic { store, .. })
+                if REMOTE_STORES.contains(store) =>
+            {
+                true
+            }
+            other => sources(other).any(|source| source.is::<object_store::client::HttpError>()),
+        }
+    }
+}
+
+/// The names `object_store` gives the backends reached over the network.
+const REMOTE_STORES: &[&str] = &["S3"];
+
+fn upload_storage_error(upload: &UploadError) -> Option<&StorageError> {
+    match upload {
+        UploadError::Storage(storage) => Some(storage),
+        _ => None,
+    }
+}
+
+/// `error` and every error beneath it.
+fn sources<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| error.source())
 }
 
 /// A failure in a blob upload session, each with a distinct client answer.

@@ -1,13 +1,16 @@
 //! Opening a store from the `--storage` URL of the command-line contract:
 //! `file:///path` (or a plain path), `s3://bucket/prefix?key=value`, and
-//! `memory://`.
+//! `memory://`; optionally with a bound on how long a remote store may
+//! keep a caller waiting.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
 use crate::Store;
 
@@ -34,8 +37,23 @@ pub enum OpenError {
 }
 
 impl Store {
-    /// Opens the store a `--storage` value names.
+    /// Opens the store a `--storage` value names, with `object_store`'s
+    /// own timeouts and retries for a remote store (minutes, for a
+    /// collection that would rather wait than fail).
     pub fn open(location: &str) -> Result<Store, OpenError> {
+        Store::open_bounded(location, None)
+    }
+
+    /// Opens the store a `--storage` value names; a remote store may keep a
+    /// caller waiting about `limit` at most per request: no byte from it for
+    /// that long, or failing answers retried for that long, fail the call.
+    /// A long download that keeps moving is never cut. A local directory
+    /// is the kernel's to bound.
+    pub fn open_with_timeout(location: &str, limit: Duration) -> Result<Store, OpenError> {
+        Store::open_bounded(location, Some(limit))
+    }
+
+    fn open_bounded(location: &str, limit: Option<Duration>) -> Result<Store, OpenError> {
         if !location.contains("://") {
             return open_directory(PathBuf::from(location));
         }
@@ -48,7 +66,7 @@ impl Store {
                     .map_err(|()| OpenError::BadUrl(location.to_owned()))?;
                 open_directory(path)
             }
-            "s3" => open_s3(&url),
+            "s3" => open_s3(&url, limit),
             other => Err(OpenError::UnsupportedScheme(other.to_owned())),
         }
     }
@@ -69,12 +87,16 @@ fn open_directory(path: PathBuf) -> Result<Store, OpenError> {
     Ok(store)
 }
 
-fn open_s3(url: &url::Url) -> Result<Store, OpenError> {
+fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> {
     let bucket = url
         .host_str()
         .filter(|bucket| !bucket.is_empty())
         .ok_or_else(|| OpenError::MissingBucket(url.to_string()))?;
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let mut builder = match limit {
+        Some(limit) => bounded_s3_builder(limit),
+        None => AmazonS3Builder::from_env(),
+    }
+    .with_bucket_name(bucket);
     for (key, value) in url.query_pairs() {
         let option: AmazonS3ConfigKey = key
             .parse()
@@ -86,6 +108,42 @@ fn open_s3(url: &url::Url) -> Result<Store, OpenError> {
     let mut store = Store::new(s3.clone(), prefix);
     store.s3 = Some(s3);
     Ok(store)
+}
+
+/// An S3 client that gives up on a request after about `limit`: a read
+/// (the answer's head, or the next piece of its body) waits at most
+/// `limit`, and failed attempts are retried for at most `limit`, so a
+/// stalled or failing store is reported instead of holding the caller for
+/// minutes. No bound on a whole request: a large blob may take as long as
+/// it needs while its bytes keep coming. The `AWS_*` variables and the
+/// URL's own keys (`timeout`, `read_timeout`, ...) still win.
+fn bounded_s3_builder(limit: Duration) -> AmazonS3Builder {
+    let client = ClientOptions::new()
+        .with_timeout_disabled()
+        .with_read_timeout(limit)
+        .with_connect_timeout(limit.min(Duration::from_secs(5)));
+    let retry = RetryConfig {
+        retry_timeout: limit,
+        backoff: BackoffConfig {
+            max_backoff: (limit / 4).max(Duration::from_millis(100)),
+            ..BackoffConfig::default()
+        },
+        ..RetryConfig::default()
+    };
+    let mut builder = AmazonS3Builder::new()
+        .with_client_options(client)
+        .with_retry(retry);
+    // What `AmazonS3Builder::from_env` does, over the bounded defaults.
+    for (key, value) in std::env::vars() {
+        if let Some(option) = key
+            .starts_with("AWS_")
+            .then(|| key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>().ok())
+            .flatten()
+        {
+            builder = builder.with_config(option, value);
+        }
+    }
+    builder
 }
 
 #[cfg(test)]

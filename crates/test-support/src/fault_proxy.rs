@@ -1,6 +1,7 @@
 //! A slow, unreliable network between a registry and its S3 store: an HTTP
-//! proxy on a loopback port that forwards to `moto_server`, delaying or
-//! failing the requests that match a rule. Rules change while it runs.
+//! proxy on a loopback port that forwards to `moto_server`, delaying,
+//! failing or holding without an answer the requests that match a rule.
+//! Rules change while it runs.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub struct Fault {
     pub delay: Duration,
     /// The share of matching requests answered 500 without forwarding.
     pub error_rate: f64,
+    /// Matching requests get no answer while this rule is in force, as
+    /// from a store that hangs; once it is lifted they are answered 503
+    /// without being forwarded.
+    pub stall: bool,
 }
 
 impl Fault {
@@ -36,22 +41,55 @@ impl Fault {
             matching: matching.to_owned(),
             methods: vec![axum::http::Method::GET, axum::http::Method::HEAD],
             delay,
-            error_rate: 0.0,
+            ..Fault::default()
         }
     }
 
-    fn applies_to(&self, request: &Request) -> bool {
-        let target = request
-            .uri()
-            .path_and_query()
-            .map(|target| target.as_str())
-            .unwrap_or_default();
-        let decoded = url::form_urlencoded::parse(target.as_bytes())
+    /// Answers every matching request 500, as a failing store does.
+    pub fn failing(matching: &str) -> Self {
+        Fault {
+            matching: matching.to_owned(),
+            error_rate: 1.0,
+            ..Fault::default()
+        }
+    }
+
+    /// Holds every matching request without an answer while in force.
+    pub fn stalled(matching: &str) -> Self {
+        Fault {
+            matching: matching.to_owned(),
+            stall: true,
+            ..Fault::default()
+        }
+    }
+
+    fn applies_to(&self, request: &Target) -> bool {
+        let decoded = url::form_urlencoded::parse(request.target.as_bytes())
             .map(|(key, value)| format!("{key}={value}"))
             .collect::<Vec<_>>()
             .join("&");
-        (self.methods.is_empty() || self.methods.contains(request.method()))
-            && (target.contains(&self.matching) || decoded.contains(&self.matching))
+        (self.methods.is_empty() || self.methods.contains(&request.method))
+            && (request.target.contains(&self.matching) || decoded.contains(&self.matching))
+    }
+}
+
+/// What the rules look at in a request: its method, path and query.
+#[derive(Debug)]
+struct Target {
+    method: axum::http::Method,
+    target: String,
+}
+
+impl Target {
+    fn of(request: &Request) -> Self {
+        Target {
+            method: request.method().clone(),
+            target: request
+                .uri()
+                .path_and_query()
+                .map(|target| target.as_str().to_owned())
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -60,6 +98,29 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     faults: Mutex<Vec<Fault>>,
+    shutdown: CancellationToken,
+}
+
+impl Shared {
+    fn matching(&self, request: &Target) -> Vec<Fault> {
+        self.faults
+            .lock()
+            .expect("never poisoned")
+            .iter()
+            .filter(|fault| fault.applies_to(request))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits while a rule stalls `request`, or until the proxy stops.
+    async fn hold_while_stalled(&self, request: &Target) {
+        while self.matching(request).iter().any(|fault| fault.stall) {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
 }
 
 /// The proxy; stops when dropped.
@@ -79,12 +140,13 @@ impl FaultProxy {
             .await
             .expect("binding the proxy port");
         let url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             faults: Mutex::new(Vec::new()),
+            shutdown: shutdown.clone(),
         });
-        let shutdown = CancellationToken::new();
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(shared.clone());
@@ -137,14 +199,14 @@ impl Drop for FaultProxy {
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let matching: Vec<Fault> = shared
-        .faults
-        .lock()
-        .expect("never poisoned")
-        .iter()
-        .filter(|fault| fault.applies_to(&request))
-        .cloned()
-        .collect();
+    let target = Target::of(&request);
+    let matching = shared.matching(&target);
+    if matching.iter().any(|fault| fault.stall) {
+        shared.hold_while_stalled(&target).await;
+        let body =
+            "<Error><Code>ServiceUnavailable</Code><Message>held by the test</Message></Error>";
+        return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    }
     let fails = matching
         .iter()
         .any(|fault| fault.error_rate > 0.0 && rand::rng().random_bool(fault.error_rate.min(1.0)));

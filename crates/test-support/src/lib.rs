@@ -35,5 +35,6 @@ pub use podman::Podman;
 pub use server::{TestAuth, TestRegistry, argon2id_line, bcrypt_line};
 pub use tools::{
     Tool, command_output, eventually, is_root, require_tool, run_tool, with_hosts, with_mounts,
+    with_tmpfs,
 };
 pub use ui::TestUi;

@@ -100,17 +100,40 @@ pub fn with_hosts(command: &Command, hosts: &std::path::Path) -> Command {
 /// `command`, run in a mount namespace of its own in which each source
 /// path is bind-mounted over its target (which must exist). Needs root.
 pub fn with_mounts(command: &Command, mounts: &[(&std::path::Path, &str)]) -> Command {
+    let arguments = mounts
+        .iter()
+        .flat_map(|(source, target)| [source.as_os_str(), std::ffi::OsStr::new(target)]);
+    in_mount_namespace(
+        command,
+        r#"while [ "$1" != "--" ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@""#,
+        arguments,
+    )
+}
+
+/// `command`, run in a mount namespace of its own in which a tmpfs of
+/// `size` (`mount`'s `size=` option, e.g. `16m`) is mounted over `target`
+/// (which must exist): a small filesystem that fills up, gone with the
+/// process. The test reaches it through `/proc/<pid>/root`. Needs root.
+pub fn with_tmpfs(command: &Command, target: &std::path::Path, size: &str) -> Command {
+    in_mount_namespace(
+        command,
+        r#"mount -t tmpfs -o "size=$1" berth-test "$2" || exit 1; shift 3; exec "$@""#,
+        [std::ffi::OsStr::new(size), target.as_os_str()],
+    )
+}
+
+/// `command` run by `sh -c script` in a new mount namespace (private, so
+/// nothing mounted there shows outside), with `arguments`, then `--` and
+/// the command line as the script's positional parameters.
+fn in_mount_namespace<'a>(
+    command: &Command,
+    script: &str,
+    arguments: impl IntoIterator<Item = &'a std::ffi::OsStr>,
+) -> Command {
     let mut wrapped = Command::new("unshare");
     wrapped
-        .args(["--mount", "--", "sh", "-c"])
-        .arg(
-            r#"while [ "$1" != "--" ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@""#,
-        )
-        .arg("sh");
-    for (source, target) in mounts {
-        wrapped.arg(source).arg(target);
-    }
-    wrapped
+        .args(["--mount", "--", "sh", "-c", script, "sh"])
+        .args(arguments)
         .arg("--")
         .arg(command.get_program())
         .args(command.get_args());
