@@ -6,7 +6,7 @@
 //! and error code, and leaves not one file behind in the store.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
@@ -15,7 +15,7 @@ use registry_core::manifest::MAX_MANIFEST_SIZE;
 use registry_core::media_types::{OCI_INDEX, OCI_MANIFEST};
 use registry_core::{Algorithm, Digest, DigestHasher};
 use serde_json::json;
-use test_support::{Blob, Image, TestApp, TestResponse, random_bytes};
+use test_support::{Blob, Image, TestApp, TestResponse, files_under, random_bytes};
 
 /// registry-api over a store in a temporary directory holding one image
 /// (`r:v1`), and the files that image left there.
@@ -24,23 +24,6 @@ struct Registry {
     root: tempfile::TempDir,
     image: Image,
     before: BTreeSet<PathBuf>,
-}
-
-/// Every file under `root`, relative to it.
-fn files(root: &Path) -> BTreeSet<PathBuf> {
-    let mut found = BTreeSet::new();
-    let mut directories = vec![root.to_owned()];
-    while let Some(directory) = directories.pop() {
-        for entry in std::fs::read_dir(&directory).expect("a store directory") {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                directories.push(path);
-            } else {
-                found.insert(path.strip_prefix(root).expect("under root").to_owned());
-            }
-        }
-    }
-    found
 }
 
 async fn registry() -> Registry {
@@ -52,7 +35,7 @@ async fn registry() -> Registry {
     };
     let image = Image::random(1, 1000);
     app.push_image("r", "v1", &image).await;
-    let before = files(root.path());
+    let before = files_under(root.path());
     Registry {
         app,
         root,
@@ -65,7 +48,7 @@ impl Registry {
     /// Fails unless the store holds exactly the files it held before.
     #[track_caller]
     fn assert_nothing_stored(&self, after: &str) {
-        let now = files(self.root.path());
+        let now = files_under(self.root.path());
         let changed: Vec<_> = now.symmetric_difference(&self.before).collect();
         assert!(
             changed.is_empty(),
@@ -421,7 +404,7 @@ async fn manifests_with_repeated_keys_or_wrong_sizes_are_manifest_invalid() {
         random_bytes(10),
     );
     registry.app.push_blob("r", &evil).await;
-    let before_manifests = files(registry.root.path());
+    let before_manifests = files_under(registry.root.path());
     let registry = Registry {
         before: before_manifests,
         ..registry
@@ -516,8 +499,7 @@ async fn ranges_out_of_bounds_or_malformed_are_416_with_the_size() {
         "bytes=0x10-0x20".to_owned(),
         "bytes=1-2-3".to_owned(),
         format!("bytes={huge}-"),
-        format!("bytes=0-{huge}"),
-        format!("bytes=-{huge}5"),
+        format!("bytes={huge}-{huge}9"),
     ];
     for range in &ranges {
         let read = registry

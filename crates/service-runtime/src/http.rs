@@ -97,8 +97,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The slowest a request body may arrive.
     pub body_rate: MinimumBodyRate,
-    /// Connections open at once, from everybody.
-    pub connections: usize,
+    /// Connections open at once, from everybody; `None` for
+    /// [`max_connections`] as the descriptor limit stands when serving
+    /// starts (after [`raise_descriptor_limit`]).
+    pub connections: Option<usize>,
     /// Connections open at once from one client address.
     pub per_client: usize,
 }
@@ -109,7 +111,7 @@ impl Default for Limits {
             header_timeout: HEADER_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             body_rate: BODY_RATE,
-            connections: max_connections(),
+            connections: None,
             per_client: PER_CLIENT,
         }
     }
@@ -135,7 +137,9 @@ pub async fn serve_with(
     proxies: &[IpNet],
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let slots = Arc::new(Semaphore::new(limits.connections));
+    let connections = limits.connections.unwrap_or_else(max_connections);
+    tracing::debug!(connections, "connections allowed open at once");
+    let slots = Arc::new(Semaphore::new(connections));
     let clients = Arc::new(Clients {
         open: Mutex::default(),
         limit: limits.per_client,
@@ -298,7 +302,7 @@ mod tests {
         let limits = Limits {
             header_timeout: Duration::from_millis(500),
             idle_timeout: Duration::from_secs(10),
-            connections: 8,
+            connections: Some(8),
             per_client: 8,
             ..Limits::default()
         };
@@ -323,7 +327,7 @@ mod tests {
         let limits = Limits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_millis(500),
-            connections: 2,
+            connections: Some(2),
             per_client: 8,
             ..Limits::default()
         };
@@ -347,7 +351,7 @@ mod tests {
         let limits = Limits {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
-            connections: 16,
+            connections: Some(16),
             per_client: 4,
             ..Limits::default()
         };

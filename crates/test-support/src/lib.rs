@@ -16,6 +16,7 @@ mod images;
 mod layout;
 mod podman;
 mod server;
+mod store_files;
 mod tools;
 mod ui;
 
@@ -33,6 +34,7 @@ pub use images::{Blob, Image, Index, random_bytes};
 pub use layout::write_oci_layout;
 pub use podman::Podman;
 pub use server::{TestAuth, TestRegistry, argon2id_line, bcrypt_line};
+pub use store_files::files_under;
 pub use tools::{
     Tool, command_output, eventually, is_root, require_tool, run_tool, with_hosts, with_mounts,
     with_tmpfs,
