@@ -37,8 +37,8 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not UTF-8 text")]
-    NotText { path: PathBuf },
+    #[error("{path} line {line} is not UTF-8 text (binary garbage, or another encoding): write the file as UTF-8")]
+    NotText { path: PathBuf, line: usize },
     #[error("{path}: no line holds a usable user (see the warnings above)")]
     NoUsers { path: PathBuf },
     #[error(
@@ -65,15 +65,24 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     })
 }
 
+/// `bytes` as text, or the error naming the first line that is not.
+fn as_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, LoadError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let before = &bytes[..error.valid_up_to()];
+        LoadError::NotText {
+            path: path.to_owned(),
+            line: before.iter().filter(|byte| **byte == b'\n').count() + 1,
+        }
+    })
+}
+
 fn parse(
     htpasswd: &Path,
     policy: Option<&Path>,
     contents: (Vec<u8>, Option<Vec<u8>>),
     generation: u64,
 ) -> Result<Loaded, LoadError> {
-    let text = std::str::from_utf8(&contents.0).map_err(|_| LoadError::NotText {
-        path: htpasswd.to_owned(),
-    })?;
+    let text = as_text(htpasswd, &contents.0)?;
     let users = Users::parse(text);
     for refused in &users.refused {
         tracing::warn!(
@@ -92,10 +101,7 @@ fn parse(
     }
     let policy = match (policy, &contents.1) {
         (Some(path), Some(bytes)) => {
-            let text = std::str::from_utf8(bytes).map_err(|_| LoadError::NotText {
-                path: path.to_owned(),
-            })?;
-            Some(Policy::parse(text).map_err(|source| LoadError::Policy {
+            Some(Policy::parse(as_text(path, bytes)?).map_err(|source| LoadError::Policy {
                 path: path.to_owned(),
                 source,
             })?)
