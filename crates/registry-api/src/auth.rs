@@ -253,13 +253,22 @@ impl AuthGate {
                 .map(|address| address.to_string())
                 .unwrap_or_default(),
         };
-        let response = self
+        let response = match self
             .client
             .clone()
             .verify(self.request(request, VERIFY_TIMEOUT))
             .await
-            .map_err(|error| unavailable(&error))?
-            .into_inner();
+        {
+            Ok(response) => response.into_inner(),
+            Err(error) => {
+                // Not reached (stopped, restarting): a client retrying
+                // through the outage must not be locked out after it.
+                if error.code() == tonic::Code::Unavailable {
+                    attempt.not_asked();
+                }
+                return Err(unavailable(&error));
+            }
+        };
         self.cache.observe_generation(response.generation);
         if response.outcome == VerifyOutcome::Accepted as i32 {
             attempt.succeeded();

@@ -7,8 +7,11 @@
 //!
 //! An attempt is reserved before the password is checked, so concurrent
 //! guesses cannot outrun the limit. One that gets no answer (auth-service
-//! unreachable or overloaded) tested nothing, so it does not count against
-//! the user; it counts against the address, so flooding does not pay. An
+//! overloaded, the client gone) tested nothing, so it does not count
+//! against the user; it counts against the address, so flooding does not
+//! pay. One that never reached auth-service (stopped, restarting) cost it
+//! nothing and counts against nobody: clients that keep retrying through
+//! an outage are not locked out once it ends. An
 //! address may have only a few checks under way at once: a few addresses
 //! cannot fill auth-service's queue and starve everybody's logins.
 //! IPv6 clients are counted by their /64, which one machine usually holds
@@ -87,6 +90,8 @@ enum Outcome {
     Succeeded,
     Failed,
     Unanswered,
+    /// auth-service was not reached: nothing was tested or spent.
+    NotAsked,
 }
 
 fn keys(user: &str, client: Option<IpAddr>) -> Vec<Key> {
@@ -178,6 +183,12 @@ impl Attempt {
         self.settle(Outcome::Succeeded);
     }
 
+    /// auth-service could not be reached: the attempt counts against
+    /// nobody.
+    pub fn not_asked(mut self) {
+        self.settle(Outcome::NotAsked);
+    }
+
     fn settle(&mut self, outcome: Outcome) -> Duration {
         self.settled = true;
         let mut counts = self.limiter.counts.lock().expect("never poisoned");
@@ -195,7 +206,9 @@ impl Attempt {
                     delay = delay.max(step.min(MAX_DELAY));
                 }
                 (Outcome::Succeeded, Key::Pair(..)) => count.failures = 0,
-                (Outcome::Unanswered, Key::Pair(..)) | (Outcome::Succeeded, Key::Client(_)) => {}
+                (Outcome::Unanswered, Key::Pair(..))
+                | (Outcome::Succeeded, Key::Client(_))
+                | (Outcome::NotAsked, _) => {}
             }
         }
         delay
@@ -284,6 +297,26 @@ mod tests {
         assert!(
             limiter.refused("bob", address(1)).is_some(),
             "a flooding address is"
+        );
+    }
+
+    #[test]
+    fn attempts_that_never_reached_auth_service_count_against_nobody() {
+        let limiter = limiter();
+        for _ in 0..500 {
+            limiter
+                .begin("alice", address(1))
+                .expect("never refused for an outage")
+                .not_asked();
+        }
+        assert!(limiter.refused("alice", address(1)).is_none());
+        assert_eq!(
+            limiter
+                .begin("alice", address(1))
+                .expect("allowed")
+                .failed(),
+            Duration::ZERO,
+            "and they are not failures"
         );
     }
 
