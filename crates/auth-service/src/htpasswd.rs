@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::PasswordHash;
-use argon2::{Argon2, PasswordVerifier};
+use argon2::password_hash::{PasswordHash, PasswordHasher};
+use argon2::{Argon2, Params, ParamsBuilder, PasswordVerifier};
 
 /// A password hash the service accepts.
 #[derive(Clone, Debug)]
@@ -22,10 +22,11 @@ impl Hash {
             .iter()
             .any(|prefix| text.starts_with(prefix))
         {
+            check_bcrypt(text)?;
             return Ok(Hash::Bcrypt(text.to_owned()));
         }
         if text.starts_with("$argon2id$") {
-            PasswordHash::new(text).map_err(|_| "malformed argon2id PHC string")?;
+            check_argon2id(text)?;
             return Ok(Hash::Argon2id(text.to_owned()));
         }
         if text.starts_with("$apr1$") || text.starts_with("$1$") {
@@ -82,6 +83,44 @@ impl Hash {
                 .unwrap_or(false),
         }
     }
+}
+
+/// Refuses a bcrypt hash that can never verify: cut off (a whole one is
+/// 60 characters) or of a cost bcrypt does not compute.
+fn check_bcrypt(text: &str) -> Result<(), &'static str> {
+    let parts: bcrypt::HashParts = text.parse().map_err(|_| {
+        "cut-off or malformed bcrypt hash (a whole one is 60 characters); rehash with `auth-service hash-password`"
+    })?;
+    if !(4..=31).contains(&parts.get_cost()) {
+        return Err("bcrypt cost is outside 4 to 31; rehash with `auth-service hash-password`");
+    }
+    Ok(())
+}
+
+/// Refuses an argon2id PHC string that can never verify: cut off before
+/// its salt or hash, or with parameters, a version or a salt that argon2
+/// cannot use.
+fn check_argon2id(text: &str) -> Result<(), &'static str> {
+    const CUT_OFF: &str = "cut-off argon2id hash (no salt or no hash output); rehash with `auth-service hash-password`";
+    let parsed = PasswordHash::new(text).map_err(|_| "malformed argon2id PHC string")?;
+    let (Some(salt), Some(output)) = (parsed.salt, parsed.hash) else {
+        return Err(CUT_OFF);
+    };
+    Params::try_from(&parsed).map_err(|_| "argon2id parameters are out of range")?;
+    // The version and salt, read as verifying reads them, at the least cost.
+    let cheapest = ParamsBuilder::new()
+        .m_cost(Params::MIN_M_COST)
+        .t_cost(Params::MIN_T_COST)
+        .p_cost(Params::MIN_P_COST)
+        .output_len(output.len())
+        .build()
+        .map_err(|_| "argon2id hash output has a length argon2 cannot produce")?;
+    Argon2::default()
+        .hash_password_customized(b"", Some(parsed.algorithm), parsed.version, cheapest, salt)
+        .map_err(
+            |_| "argon2id version or salt is unusable; rehash with `auth-service hash-password`",
+        )?;
+    Ok(())
 }
 
 /// User names longer than this never exist: lines with one are refused,
@@ -158,41 +197,7 @@ pub enum Checked {
 impl Users {
     /// Parses a file's text. Bad lines are refused, not fatal.
     pub fn parse(text: &str) -> Users {
-        let mut hashes = HashMap::new();
-        let mut refused = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            let line_number = index + 1;
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let Some((user, hash)) = trimmed.split_once(':') else {
-                refused.push(RefusedLine {
-                    line: line_number,
-                    user: String::new(),
-                    reason: "no ':' between user and hash",
-                });
-                continue;
-            };
-            if user.len() > MAX_USER_NAME {
-                refused.push(RefusedLine {
-                    line: line_number,
-                    user: String::new(),
-                    reason: "the user name is longer than 256 bytes",
-                });
-                continue;
-            }
-            match Hash::parse(hash.trim()) {
-                Ok(hash) => {
-                    hashes.insert(user.to_owned(), hash);
-                }
-                Err(reason) => refused.push(RefusedLine {
-                    line: line_number,
-                    user: user.to_owned(),
-                    reason,
-                }),
-            }
-        }
+        let (hashes, refused) = read_lines(text);
         let (decoy, took) = slowest(hashes.values());
         Users {
             hashes,
@@ -236,6 +241,48 @@ impl Users {
     }
 }
 
+/// Every line of a file's text: a user with a hash that can verify, or a
+/// refused line. Blank lines and comments are neither. A user on several
+/// lines keeps the last.
+fn read_lines(text: &str) -> (HashMap<String, Hash>, Vec<RefusedLine>) {
+    let mut hashes = HashMap::new();
+    let mut refused = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_number = index + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let Some((user, hash)) = trimmed.split_once(':') else {
+            refused.push(RefusedLine {
+                line: line_number,
+                user: String::new(),
+                reason: "no ':' between user and hash",
+            });
+            continue;
+        };
+        if user.len() > MAX_USER_NAME {
+            refused.push(RefusedLine {
+                line: line_number,
+                user: String::new(),
+                reason: "the user name is longer than 256 bytes",
+            });
+            continue;
+        }
+        match Hash::parse(hash.trim()) {
+            Ok(hash) => {
+                hashes.insert(user.to_owned(), hash);
+            }
+            Err(reason) => refused.push(RefusedLine {
+                line: line_number,
+                user: user.to_owned(),
+                reason,
+            }),
+        }
+    }
+    (hashes, refused)
+}
+
 /// The hash of the slowest kind among `hashes` (measured, one of each
 /// kind) and its verification time; a fresh argon2id hash for an empty
 /// file.
@@ -258,6 +305,9 @@ fn slowest<'a>(hashes: impl Iterator<Item = &'a Hash>) -> (Hash, Duration) {
         .max_by_key(|(_, took)| *took)
         .expect("at least one candidate")
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
@@ -285,5 +335,43 @@ mod tests {
             .map(|r| (r.line, r.user.as_str()))
             .collect();
         assert_eq!(refused, [(6, "md5"), (7, "sha"), (8, "plain"), (9, "")]);
+    }
+
+    #[test]
+    fn hashes_that_can_never_verify_are_refused_saying_why() {
+        let bcrypt_hash = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+        let argon = "$argon2id$v=19$m=8,t=1,p=1$c2l4dGVlbiBieXRlcyBvaw$Vy9CxtGLjLYl9q6ndVxSlRKfSk2cmG5rDYBWfVVgJ1o";
+        let (argon_without_output, _) = argon.rsplit_once('$').expect("a PHC string");
+        let text = [
+            format!("whole-bcrypt:{bcrypt_hash}"),
+            format!("whole-argon:{argon}"),
+            format!("cut-bcrypt:{}", &bcrypt_hash[..40]),
+            format!("cut-argon:{argon_without_output}"),
+            format!("cost-3:{}", bcrypt_hash.replacen("$05$", "$03$", 1)),
+            format!("version-20:{}", argon.replacen("v=19", "v=20", 1)),
+        ]
+        .join("\n");
+        let (hashes, refused) = read_lines(&text);
+        let mut users: Vec<&str> = hashes.keys().map(String::as_str).collect();
+        users.sort_unstable();
+        assert_eq!(users, ["whole-argon", "whole-bcrypt"]);
+        let reasons: Vec<(&str, &str)> = refused
+            .iter()
+            .map(|line| (line.user.as_str(), line.reason))
+            .collect();
+        assert!(
+            reasons[0].1.starts_with("cut-off or malformed bcrypt"),
+            "{reasons:?}"
+        );
+        assert!(reasons[1].1.starts_with("cut-off argon2id"), "{reasons:?}");
+        assert!(
+            reasons[2].1.starts_with("bcrypt cost is outside"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[3].1.starts_with("argon2id version or salt"),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
     }
 }

@@ -155,6 +155,9 @@ fn compile(glob: &str) -> Result<GlobMatcher, String> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
