@@ -37,8 +37,19 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} line {line} is not UTF-8 text (binary garbage, or another encoding): write the file as UTF-8")]
+    #[error(
+        "{path} line {line} is not UTF-8 text (binary garbage, or another encoding): write the file as UTF-8"
+    )]
     NotText { path: PathBuf, line: usize },
+    #[error(
+        "{path} line {line} (user {user:?}): {reason}. The file looks cut off or mangled, so none of it is used: mend that line"
+    )]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        user: String,
+        reason: &'static str,
+    },
     #[error("{path}: no line holds a usable user (see the warnings above)")]
     NoUsers { path: PathBuf },
     #[error(
@@ -84,6 +95,17 @@ fn parse(
 ) -> Result<Loaded, LoadError> {
     let text = as_text(htpasswd, &contents.0)?;
     let users = Users::parse(text);
+    // A hash of a kind taken that is not whole: the file was cut off (read
+    // mid-write?) or mangled, and its other lines are not to be trusted
+    // either.
+    if let Some(damaged) = users.refused.iter().find(|refused| refused.damaged) {
+        return Err(LoadError::Damaged {
+            path: htpasswd.to_owned(),
+            line: damaged.line,
+            user: damaged.user.clone(),
+            reason: damaged.reason,
+        });
+    }
     for refused in &users.refused {
         tracing::warn!(
             file = %htpasswd.display(),
@@ -100,12 +122,12 @@ fn parse(
         });
     }
     let policy = match (policy, &contents.1) {
-        (Some(path), Some(bytes)) => {
-            Some(Policy::parse(as_text(path, bytes)?).map_err(|source| LoadError::Policy {
+        (Some(path), Some(bytes)) => Some(Policy::parse(as_text(path, bytes)?).map_err(
+            |source| LoadError::Policy {
                 path: path.to_owned(),
                 source,
-            })?)
-        }
+            },
+        )?),
         _ => None,
     };
     Ok(Loaded {

@@ -1,6 +1,8 @@
 //! The htpasswd file: `user:hash` lines with bcrypt (`$2a$`, `$2b$`, `$2y$`)
 //! or argon2id (PHC string) hashes. Weaker formats (`$apr1$` MD5, `{SHA}`,
-//! crypt, plain text) are refused line by line, never accepted.
+//! crypt, plain text) are refused line by line, never accepted. A bcrypt or
+//! argon2id hash that is not whole is refused too, marked damaged: the
+//! file was cut off or mangled, and is not used at all.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,16 +18,24 @@ enum Hash {
     Argon2id(String),
 }
 
+/// The markers that open the kinds of hash the service accepts.
+const BCRYPT_MARKERS: [&str; 3] = ["$2a$", "$2b$", "$2y$"];
+const ARGON2ID_MARKER: &str = "$argon2id$";
+
 impl Hash {
+    /// Whether `text` opens as a kind of hash the service accepts: one
+    /// that still fails to parse is not whole (cut off or mangled).
+    fn is_accepted_kind(text: &str) -> bool {
+        BCRYPT_MARKERS.iter().any(|marker| text.starts_with(marker))
+            || text.starts_with(ARGON2ID_MARKER)
+    }
+
     fn parse(text: &str) -> Result<Hash, &'static str> {
-        if ["$2a$", "$2b$", "$2y$"]
-            .iter()
-            .any(|prefix| text.starts_with(prefix))
-        {
+        if BCRYPT_MARKERS.iter().any(|prefix| text.starts_with(prefix)) {
             check_bcrypt(text)?;
             return Ok(Hash::Bcrypt(text.to_owned()));
         }
-        if text.starts_with("$argon2id$") {
+        if text.starts_with(ARGON2ID_MARKER) {
             check_argon2id(text)?;
             return Ok(Hash::Argon2id(text.to_owned()));
         }
@@ -133,6 +143,9 @@ pub struct RefusedLine {
     pub line: usize,
     pub user: String,
     pub reason: &'static str,
+    /// A bcrypt or argon2id hash that is not whole: the file was cut off
+    /// or mangled, rather than holding a kind of hash the service refuses.
+    pub damaged: bool,
 }
 
 /// The users of one htpasswd file.
@@ -258,6 +271,7 @@ fn read_lines(text: &str) -> (HashMap<String, Hash>, Vec<RefusedLine>) {
                 line: line_number,
                 user: String::new(),
                 reason: "no ':' between user and hash",
+                damaged: false,
             });
             continue;
         };
@@ -266,6 +280,7 @@ fn read_lines(text: &str) -> (HashMap<String, Hash>, Vec<RefusedLine>) {
                 line: line_number,
                 user: String::new(),
                 reason: "the user name is longer than 256 bytes",
+                damaged: false,
             });
             continue;
         }
@@ -277,6 +292,7 @@ fn read_lines(text: &str) -> (HashMap<String, Hash>, Vec<RefusedLine>) {
                 line: line_number,
                 user: user.to_owned(),
                 reason,
+                damaged: Hash::is_accepted_kind(hash.trim()),
             }),
         }
     }
