@@ -32,35 +32,58 @@ pub struct Page {
     pub size: usize,
 }
 
-/// Cuts `sorted` after `last`, `n` entries at most.
-pub fn paginate(sorted: Vec<String>, query: &Query) -> Result<Page, RegistryError> {
-    let size = match query.get("n") {
-        None | Some("") => MAX_PAGE,
-        Some(n) => n.parse::<usize>().map_err(|_| {
-            RegistryError::new(
-                ErrorCode::PaginationNumberInvalid,
-                format!("n={n:?} is not a non-negative whole number"),
-            )
-        })?,
+/// What a page asks for: at most `size` entries after `after`.
+#[derive(Debug)]
+pub struct PageRequest {
+    pub size: usize,
+    /// Empty for the first page.
+    pub after: String,
+}
+
+impl PageRequest {
+    /// `n` (at most [`MAX_PAGE`]) and `last` of the query.
+    pub fn parse(query: &Query) -> Result<Self, RegistryError> {
+        let size = match query.get("n") {
+            None | Some("") => MAX_PAGE,
+            Some(n) => n.parse::<usize>().map_err(|_| {
+                RegistryError::new(
+                    ErrorCode::PaginationNumberInvalid,
+                    format!("n={n:?} is not a non-negative whole number"),
+                )
+            })?,
+        }
+        .min(MAX_PAGE);
+        let after = query.get("last").unwrap_or_default().to_owned();
+        Ok(PageRequest { size, after })
     }
-    .min(MAX_PAGE);
-    let after = query.get("last").unwrap_or("");
-    let mut entries: Vec<String> = sorted
-        .into_iter()
-        .filter(|entry| after.is_empty() || entry.as_str() > after)
-        .take(size.saturating_add(1))
+
+    /// The page of `entries` (in lexical order, after `after`, at least
+    /// one more than `size` when there is a next page).
+    pub fn page(&self, mut entries: Vec<String>) -> Page {
+        let next_last = if entries.len() > self.size {
+            entries.truncate(self.size);
+            entries.last().cloned()
+        } else {
+            None
+        };
+        Page {
+            entries,
+            next_last,
+            size: self.size,
+        }
+    }
+}
+
+/// Cuts `sorted` (in lexical order) after `last`, `n` entries at most.
+pub fn paginate<T: AsRef<str>>(sorted: &[T], query: &Query) -> Result<Page, RegistryError> {
+    let request = PageRequest::parse(query)?;
+    let start = sorted.partition_point(|entry| entry.as_ref() <= request.after.as_str());
+    let entries = sorted[start..]
+        .iter()
+        .take(request.size.saturating_add(1))
+        .map(|entry| entry.as_ref().to_owned())
         .collect();
-    let next_last = if entries.len() > size {
-        entries.truncate(size);
-        entries.last().cloned()
-    } else {
-        None
-    };
-    Ok(Page {
-        entries,
-        next_last,
-        size,
-    })
+    Ok(request.page(entries))
 }
 
 impl Page {
@@ -85,17 +108,17 @@ mod tests {
 
     #[test]
     fn pages_follow_last_and_n() {
-        let page = paginate(list(), &Query::parse(Some("n=2"))).expect("page");
+        let page = paginate(&list(), &Query::parse(Some("n=2"))).expect("page");
         assert_eq!(page.entries, ["a", "b"]);
         assert_eq!(
             page.link("/v2/_catalog").as_deref(),
             Some("</v2/_catalog?n=2&last=b>; rel=\"next\"")
         );
-        let page = paginate(list(), &Query::parse(Some("n=2&last=b"))).expect("page");
+        let page = paginate(&list(), &Query::parse(Some("n=2&last=b"))).expect("page");
         assert_eq!(page.entries, ["c", "d"]);
         assert_eq!(page.link("/x"), None);
-        let page = paginate(list(), &Query::parse(Some("n=0"))).expect("page");
+        let page = paginate(&list(), &Query::parse(Some("n=0"))).expect("page");
         assert!(page.entries.is_empty());
-        assert!(paginate(list(), &Query::parse(Some("n=-1"))).is_err());
+        assert!(paginate(&list(), &Query::parse(Some("n=-1"))).is_err());
     }
 }

@@ -8,6 +8,7 @@
 mod blobs;
 mod catalog;
 mod collect;
+mod directories;
 mod error;
 mod layout;
 mod links;
@@ -16,6 +17,7 @@ mod manifest_cache;
 mod manifests;
 mod open;
 mod referrers;
+mod tag_lists;
 mod upload;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use futures::stream::BoxStream;
 use object_store::ObjectStore;
 
 pub use blobs::BlobRead;
+pub use catalog::RepositoryWalk;
 pub use collect::multipart::IncompleteUpload;
 pub use collect::scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
 pub use collect::trash::Trash;
@@ -48,6 +51,8 @@ pub struct Store {
     local_root: Option<std::path::PathBuf>,
     /// Manifest bytes by digest: content-addressed, so never stale.
     manifest_cache: manifest_cache::ManifestCache,
+    /// Tag lists recently listed, for the pages after a walk's first.
+    tag_lists: tag_lists::TagLists,
     /// Upload hashing still running after its chunk was answered.
     pending_hashes: upload::pending_hash::PendingHashes,
     /// Memory for upload bytes on their way to the hashing and the store.
@@ -65,6 +70,7 @@ impl Store {
             layout: layout::Layout::new(root),
             local_root: None,
             manifest_cache: manifest_cache::ManifestCache::default(),
+            tag_lists: tag_lists::TagLists::default(),
             pending_hashes: upload::pending_hash::PendingHashes::default(),
             blocks: upload::block::BlockPool::default(),
             s3: None,

@@ -55,8 +55,11 @@ impl Store {
     ) -> Result<(), StorageError> {
         self.write_link(&self.layout.tag_index_entry(name, tag, digest), digest)
             .await?;
-        self.write_link(&self.layout.tag_current(name, tag), digest)
-            .await
+        let written = self
+            .write_link(&self.layout.tag_current(name, tag), digest)
+            .await;
+        self.tag_lists.forget(name);
+        written
     }
 
     /// Whether the repository has a manifest with this digest.
@@ -137,7 +140,9 @@ impl Store {
         if self.resolve_tag(name, tag).await?.is_none() {
             return Ok(false);
         }
-        self.delete_prefix(&self.layout.tag(name, tag)).await?;
+        let deleted = self.delete_prefix(&self.layout.tag(name, tag)).await;
+        self.tag_lists.forget(name);
+        deleted?;
         Ok(true)
     }
 
@@ -153,11 +158,9 @@ impl Store {
         if !self.has_manifest(name, digest).await? {
             return Ok(false);
         }
-        for tag in self.tags(name).await?.unwrap_or_default() {
-            if self.resolve_tag(name, &tag).await?.as_ref() == Some(digest) {
-                self.delete_prefix(&self.layout.tag(name, &tag)).await?;
-            }
-        }
+        let untagged = self.untag_all(name, digest).await;
+        self.tag_lists.forget(name);
+        untagged?;
         if let Some(subject) = subject {
             self.delete_object(&self.layout.referrer(name, subject, digest))
                 .await?;
@@ -167,15 +170,22 @@ impl Store {
         Ok(true)
     }
 
+    /// Removes every tag of the repository that points at `digest`.
+    async fn untag_all(&self, name: &RepositoryName, digest: &Digest) -> Result<(), StorageError> {
+        for tag in self.tags(name).await?.unwrap_or_default() {
+            if self.resolve_tag(name, &tag).await?.as_ref() == Some(digest) {
+                self.delete_prefix(&self.layout.tag(name, &tag)).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The repository's tags in lexical order, or `None` when the repository
     /// does not exist at all.
     pub async fn tags(&self, name: &RepositoryName) -> Result<Option<Vec<Tag>>, StorageError> {
-        let listing = self
-            .objects
-            .list_with_delimiter(Some(&self.layout.tags(name)))
-            .await?;
-        let mut tags: Vec<Tag> = listing
-            .common_prefixes
+        let mut tags: Vec<Tag> = self
+            .child_directories(&self.layout.tags(name))
+            .await?
             .iter()
             .filter_map(|prefix| prefix.filename()?.parse().ok())
             .collect();

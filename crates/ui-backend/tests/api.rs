@@ -170,6 +170,40 @@ async fn users_see_only_what_the_policy_lets_them_pull() {
     assert_eq!(body["error"], "forbidden");
     let (status, _) = world.get(ALICE, "repositories/team/app/images/v1").await;
     assert_eq!(status, 200, "the tag is still there");
+
+    // registry-api's own catalog, page by page, skips what bob may not
+    // pull without ever handing him an empty page before the end.
+    for hidden in ["secret/a", "secret/b", "team-secret/x", "zeta/hidden"] {
+        push_image(&pusher, base, hidden, "v1", &Image::random(1, 64)).await;
+    }
+    push_image(&pusher, base, "team/web", "v1", &Image::random(1, 64)).await;
+    let mut pages = Vec::new();
+    let mut next = Some("/v2/_catalog?n=1".to_owned());
+    while let Some(path) = next.take() {
+        let page = reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .basic_auth(BOB.0, Some(BOB.1))
+            .send()
+            .await
+            .expect("catalog");
+        next = page.headers().get("link").map(|link| {
+            link.to_str()
+                .expect("text")
+                .split(['<', '>'])
+                .nth(1)
+                .expect("target")
+                .to_owned()
+        });
+        let body: Value = page.json().await.expect("JSON");
+        pages.push(body["repositories"].clone());
+    }
+    assert_eq!(
+        pages,
+        [
+            serde_json::json!(["team/app"]),
+            serde_json::json!(["team/web"])
+        ]
+    );
 }
 
 #[tokio::test]

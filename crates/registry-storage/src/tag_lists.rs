@@ -1,0 +1,90 @@
+//! Tag lists kept for a few seconds for the pages after the first: a walk
+//! of a 10,000-tag repository `n=100` at a time would otherwise read and
+//! sort the whole tag directory for each of its 100 pages. The first page
+//! of a walk always lists afresh; the pages after it read the list the
+//! first page made (a walk sees one list, not a list that changes under
+//! it) while it is at most [`REUSE_FOR`] old. This replica's own tag writes
+//! forget the repository's list; another replica's show on the next first
+//! page, or after [`REUSE_FOR`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+use registry_core::{RepositoryName, Tag};
+
+use crate::{StorageError, Store};
+
+/// How long a listed tag list serves the pages after the first.
+const REUSE_FOR: Duration = Duration::from_secs(10);
+/// Bytes of tag lists kept at most.
+const CAPACITY_BYTES: u64 = 8 << 20;
+
+type Listed = (Instant, Arc<[Tag]>);
+
+#[derive(Clone, Debug)]
+struct ListWeight;
+
+impl Weighter<RepositoryName, Listed> for ListWeight {
+    fn weight(&self, name: &RepositoryName, (_, tags): &Listed) -> u64 {
+        let tags: usize = tags.iter().map(|tag| tag.as_str().len() + 32).sum();
+        (name.as_str().len() + 64 + tags) as u64
+    }
+}
+
+/// The recently listed tag lists, by repository.
+#[derive(Clone)]
+pub(crate) struct TagLists(Arc<Cache<RepositoryName, Listed, ListWeight>>);
+
+impl Default for TagLists {
+    fn default() -> Self {
+        TagLists(Arc::new(Cache::with_weighter(
+            256,
+            CAPACITY_BYTES,
+            ListWeight,
+        )))
+    }
+}
+
+impl std::fmt::Debug for TagLists {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TagLists")
+            .field("repositories", &self.0.len())
+            .finish()
+    }
+}
+
+impl TagLists {
+    pub(crate) fn forget(&self, name: &RepositoryName) {
+        self.0.remove(name);
+    }
+}
+
+impl Store {
+    /// The repository's tags in lexical order (`None`: no such repository).
+    /// With `continuing` (a page after the first), the list a first page
+    /// made at most [`REUSE_FOR`] ago, if there is one.
+    pub async fn tag_list(
+        &self,
+        name: &RepositoryName,
+        continuing: bool,
+    ) -> Result<Option<Arc<[Tag]>>, StorageError> {
+        if continuing
+            && let Some((listed_at, tags)) = self.tag_lists.0.get(name)
+            && listed_at.elapsed() < REUSE_FOR
+        {
+            return Ok(Some(tags));
+        }
+        let Some(tags) = self.tags(name).await? else {
+            self.tag_lists.forget(name);
+            return Ok(None);
+        };
+        let tags: Arc<[Tag]> = tags.into();
+        self.tag_lists
+            .0
+            .insert(name.clone(), (Instant::now(), tags.clone()));
+        Ok(Some(tags))
+    }
+}
