@@ -21,6 +21,14 @@ bench *args:
 soak seconds="3600":
     BERTH_SOAK_SECONDS={{seconds}} cargo test --release -p gc-worker --test soak -- --nocapture --test-threads 1
 
+# Fuzz every parser for `seconds` each (the tests give each two): names,
+# digests, manifests, ranges, paths, htpasswd, policy. A failing input is
+# printed with the command that keeps it in fuzz/corpus/.
+fuzz seconds="300":
+    BERTH_FUZZ_SECONDS={{seconds}} cargo test -p registry-core --test fuzz
+    BERTH_FUZZ_SECONDS={{seconds}} cargo test -p registry-api --test fuzz
+    BERTH_FUZZ_SECONDS={{seconds}} cargo test -p auth-service --lib fuzz
+
 fmt:
     cargo fmt --all
 

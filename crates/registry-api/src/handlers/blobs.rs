@@ -126,14 +126,13 @@ fn parse_range(text: &str, size: u64) -> Option<Range<u64>> {
     let (first, last) = spec.split_once('-')?;
     let (first, last) = (first.trim(), last.trim());
     let range = if first.is_empty() {
-        let suffix: u64 = last.parse().ok()?;
-        size.saturating_sub(suffix)..size
+        size.saturating_sub(position(last)?)..size
     } else {
-        let start: u64 = first.parse().ok()?;
+        let start = position(first)?;
         let end = if last.is_empty() {
             size
         } else {
-            let last: u64 = last.parse().ok()?;
+            let last = position(last)?;
             if last < start {
                 return None;
             }
@@ -142,6 +141,16 @@ fn parse_range(text: &str, size: u64) -> Option<Range<u64>> {
         start..end
     };
     (range.start < range.end).then_some(range)
+}
+
+/// A byte position of a range: digits only. One past `u64::MAX` is read
+/// as `u64::MAX`, as no blob reaches either: `bytes=0-99999999999999999999`
+/// is the whole blob, as RFC 9110 says.
+fn position(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 fn range_not_satisfiable(size: u64) -> Response {
@@ -170,6 +179,15 @@ mod tests {
         assert_eq!(parse_range("bytes=90-", 100), Some(90..100));
         assert_eq!(parse_range("bytes=-10", 100), Some(90..100));
         assert_eq!(parse_range("bytes=95-200", 100), Some(95..100));
+        let past_u64 = "18446744073709551616";
+        assert_eq!(
+            parse_range(&format!("bytes=0-{past_u64}"), 100),
+            Some(0..100)
+        );
+        assert_eq!(
+            parse_range(&format!("bytes=-{past_u64}"), 100),
+            Some(0..100)
+        );
     }
 
     #[test]
@@ -180,6 +198,8 @@ mod tests {
             "bytes=0-1,5-6",
             "items=0-1",
             "bytes=x-y",
+            "bytes=+5-10",
+            "bytes=18446744073709551616-",
         ] {
             assert_eq!(parse_range(range, 100), None, "{range}");
         }

@@ -220,8 +220,10 @@ fn chunk_start(headers: &HeaderMap) -> Result<Option<u64>, RegistryError> {
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    // `0-18446744073709551615` is 2^64 bytes, a length no header can match.
+    let chunk_length = (last - first).checked_add(1);
     if let Some(length) = length
-        && length != last - first + 1
+        && Some(length) != chunk_length
     {
         return Err(RegistryError::new(
             ErrorCode::SizeInvalid,
