@@ -37,6 +37,14 @@ impl TestResponse {
         })
     }
 
+    /// Fails unless this is an error with `status` and the OCI `code`;
+    /// `what` names the request in the message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str, what: &str) {
+        assert_eq!(self.status.as_u16(), status, "{what}: {self:?}");
+        assert_eq!(self.error_code(), code, "{what}");
+    }
+
     /// The code of the first error in an OCI error body.
     pub fn error_code(&self) -> String {
         self.json()["errors"][0]["code"]

@@ -6,6 +6,7 @@
 
 mod app;
 mod client;
+mod disk_app;
 mod docker;
 mod edge;
 mod external;
@@ -22,6 +23,7 @@ mod ui;
 
 pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest, start_upload, upload_first_chunk};
+pub use disk_app::DiskApp;
 pub use docker::Docker;
 pub use edge::{Edge, REGISTRY_NAME, UI_NAME, workspace_root};
 pub use external::{
