@@ -278,6 +278,13 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, 
     {
         return Err(invalid("Docker schema 1 manifests are not accepted"));
     }
+    // Stored, it would name blobs whatever the kind: an index keeping
+    // layers alive that no client ever reads.
+    if shape.fs_layers.is_some() {
+        return Err(invalid(
+            "fsLayers is a Docker schema 1 field: a schemaVersion 2 manifest names its layers under layers",
+        ));
+    }
     if shape.has_image_fields() && shape.manifests.is_some() {
         return Err(invalid(
             "manifest has both config/layers and manifests: push an image manifest or an index, not both",

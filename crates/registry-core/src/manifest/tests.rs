@@ -151,6 +151,18 @@ fn schema1_is_refused_on_push_and_its_layers_are_read_when_stored() {
 }
 
 #[test]
+fn a_schema2_push_with_schema1_layers_is_refused() {
+    let index = json!({
+        "schemaVersion": 2,
+        "manifests": [],
+        "fsLayers": [{ "blobSum": LAYER }],
+    });
+    let error = parse(None, &bytes(&index)).expect_err("an index naming blobs");
+    assert_eq!(error.code, ErrorCode::ManifestInvalid);
+    assert!(error.message.contains("fsLayers"), "{}", error.message);
+}
+
+#[test]
 fn foreign_layers_are_not_references() {
     let mut body = image_fields();
     body["layers"] = json!([{
