@@ -104,7 +104,7 @@ impl<B> RateLimitedBody<B> {
             }
             if self.received < self.rate.required() {
                 tracing::warn!(
-                    client = %self.peer,
+                    peer = %self.peer,
                     received = self.received,
                     window_seconds = self.rate.window.as_secs(),
                     bytes_per_second = self.rate.bytes_per_second,
