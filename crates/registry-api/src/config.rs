@@ -31,6 +31,13 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_STORAGE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub storage_timeout: std::time::Duration,
 
+    /// Answer blob GETs with a redirect (307) to a presigned URL of the S3
+    /// store that lives this long (e.g. 5m), so the bytes go from the store
+    /// straight to the client. Off by default; S3 stores only; read
+    /// SECURITY.md's "Blob redirects" before turning it on.
+    #[arg(long, env = "REGISTRY_REDIRECT_BLOBS", value_parser = humantime::parse_duration)]
+    pub redirect_blobs: Option<std::time::Duration>,
+
     /// gRPC endpoint of auth-service. Without it, access is anonymous.
     #[arg(long, env = "REGISTRY_AUTH_ENDPOINT")]
     pub auth_endpoint: Option<url::Url>,
@@ -99,6 +106,7 @@ impl Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 5001)),
             storage: storage.into(),
             storage_timeout: std::time::Duration::from_secs(30),
+            redirect_blobs: None,
             auth_endpoint: None,
             auth_token: None,
             auth_token_file: None,

@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 pub enum ServeError {
     #[error("cannot open the store: {0}")]
     Storage(#[from] registry_storage::OpenError),
+    #[error(transparent)]
+    Redirect(#[from] registry_storage::RedirectError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error("the admin port failed: {0}")]
@@ -51,8 +53,12 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let store =
+    let mut store =
         registry_storage::Store::open_with_timeout(&config.storage, config.storage_timeout)?;
+    if let Some(expiry) = config.redirect_blobs {
+        store.redirect_blobs(expiry)?;
+        tracing::warn!(expiry = %humantime::format_duration(expiry), "blob GETs are redirected to presigned URLs of the store: whoever holds one can download that blob until it expires");
+    }
     let admin_token = config.admin_token()?;
     let admin_address = admin_listener.local_addr().map_err(ServeError::Http)?;
     if admin_token.is_none() && !admin_address.ip().is_loopback() {

@@ -16,6 +16,7 @@ mod maintenance;
 mod manifest_cache;
 mod manifests;
 mod open;
+mod redirect;
 mod referrers;
 mod tag_lists;
 mod upload;
@@ -36,6 +37,7 @@ pub use maintenance::{LeaseRecord, now_unix_ms};
 pub use manifest_cache::SMALL_BLOB;
 pub use manifests::TaggedManifest;
 pub use open::OpenError;
+pub use redirect::RedirectError;
 pub use upload::{UploadId, UploadStatus};
 
 /// A stream of bytes coming in from a client.
@@ -60,6 +62,9 @@ pub struct Store {
     /// The same backend when it is S3, for what `ObjectStore` cannot do
     /// (listing and aborting incomplete multipart uploads).
     s3: Option<Arc<object_store::aws::AmazonS3>>,
+    /// How long presigned blob URLs live, when blob `GET`s are redirected
+    /// to the store.
+    redirect_expiry: Option<std::time::Duration>,
 }
 
 impl Store {
@@ -74,6 +79,7 @@ impl Store {
             pending_hashes: upload::pending_hash::PendingHashes::default(),
             blocks: upload::block::BlockPool::default(),
             s3: None,
+            redirect_expiry: None,
         }
     }
 

@@ -35,6 +35,12 @@ pub async fn get(
         .await?
         .ok_or_else(|| blob_unknown(digest))?;
     let mut headers = digest_headers(digest);
+    if !head && let Some(url) = state.store.blob_redirect(digest).await? {
+        // The client asks the store itself, with its Range if it has one.
+        headers.insert(header::LOCATION, header_value(url.as_str()));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(empty_response(StatusCode::TEMPORARY_REDIRECT, headers));
+    }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(
         header::CONTENT_TYPE,
