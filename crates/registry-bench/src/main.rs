@@ -6,6 +6,7 @@
 //! Run it with `just bench` (which builds `registry-api` first).
 
 mod baselines;
+mod concurrency_bench;
 mod gc_bench;
 mod listing_bench;
 mod load;
@@ -50,6 +51,9 @@ struct Options {
     /// one big repository, REPOSITORIESxTAGS.
     #[arg(long, default_value = "5000x2000")]
     ui_shape: gc_bench::Shape,
+    /// Concurrent clients of the concurrency part, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "8,32")]
+    clients: Vec<usize>,
     /// The listing part's store, REPOSITORIESxTAGS as for `--ui-shape`.
     #[arg(long, default_value = "10000x10000")]
     listing_shape: gc_bench::Shape,
@@ -58,7 +62,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,pull,rates,auth,gc,ui,listing"
+        default_value = "push,pull,concurrency,rates,auth,gc,ui,listing"
     )]
     parts: Vec<Part>,
     /// The registry-api binary (default: beside this one).
@@ -73,6 +77,8 @@ enum Part {
     Push,
     /// 1 GiB blob pulls.
     Pull,
+    /// Many pushes and pulls at once, and the memory they take.
+    Concurrency,
     /// Manifest GET and blob HEAD rates under load.
     Rates,
     /// Manifest GET rates with credentials.
@@ -149,6 +155,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(Part::Pull) {
         pull(&options, &registries, &mut blob, &mut report).await?;
+    }
+    if wanted(Part::Concurrency) {
+        concurrency_bench::compare(&registries, work.path(), &options.clients, &mut report).await?;
     }
     let mut manifest_rate = None;
     if wanted(Part::Rates) || wanted(Part::Auth) {
