@@ -261,10 +261,10 @@ impl Shape {
 /// the same bytes later: a body whose kind its bytes alone do not decide
 /// is refused.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, RegistryError> {
-    // Syntax errors are left for `Shape::read` to report.
-    if let Err(error) = unique_keys::check(body)
-        && error.classify() == serde_json::error::Category::Data
-    {
+    // Whatever stops the check (a repeated key, a number or a nesting it
+    // cannot follow, bad syntax) refuses the body: the keys after that
+    // point would go unchecked, and a Go client may read them.
+    if let Err(error) = unique_keys::check(body) {
         return Err(invalid(error.to_string()));
     }
     let shape = Shape::read(body)?;

@@ -187,3 +187,26 @@ fn descriptors_keep_their_field_and_claimed_size() {
         .collect();
     assert_eq!(fields, [("config", Some(7)), ("layers[0]", Some(100))]);
 }
+
+#[test]
+fn nothing_before_a_repeated_key_can_stop_its_check() {
+    let layer = |digest: &str| {
+        descriptor("application/vnd.oci.image.layer.v1.tar+gzip", digest, 100).to_string()
+    };
+    let checked = layer(LAYER);
+    let other = layer(&format!("sha256:{}", "b".repeat(64)));
+    let config = descriptor("application/vnd.oci.image.config.v1+json", CONFIG, 7);
+    let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for blocker in ["1e999", "-1e400", nested.as_str()] {
+        let body = format!(
+            r#"{{"schemaVersion":2,"config":{config},"x":{blocker},"layers":[{checked}],"Layers":[{other}]}}"#
+        );
+        let error = parse(Some(OCI_MANIFEST), body.as_bytes())
+            .expect_err("a repeated key behind something the check cannot read");
+        assert_eq!(
+            error.code,
+            ErrorCode::ManifestInvalid,
+            "{blocker}: {error:?}"
+        );
+    }
+}
