@@ -33,8 +33,14 @@ const CONTENT_TYPES: &[Option<&str>] = &[
 fn check(body: &[u8]) {
     let read = manifest::read(body);
     let served_as = manifest::media_type_of(body);
+    // A stored body (another registry may have written it) can hold what
+    // the JSON oracle cannot represent (a number such as 1e999, nesting
+    // past 128); a push of it is refused, so only reads meet it.
+    let oracle_reads_it = serde_json::from_slice::<Value>(body).is_ok();
     if let Ok(stored) = &read {
-        check_parsed(stored, body);
+        if oracle_reads_it {
+            check_parsed(stored, body);
+        }
         assert_eq!(
             served_as, stored.media_type,
             "media_type_of disagrees with read"
