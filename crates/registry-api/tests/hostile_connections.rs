@@ -375,3 +375,18 @@ async fn a_megabyte_header_gets_431_and_others_are_served() {
         assert_eq!(server.status("/v2/").await, 200, "others are served");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_in_clear_text_is_not_spoken() {
+    // HTTP/2 would escape the header timeout, stay open on PINGs, and carry
+    // many uploads on one connection past the per-client cap.
+    let server = server().await;
+    let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    let answer = send(server.address(), &preface).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "the server answered an HTTP/2 preface with {answer:?}"
+    );
+    assert_eq!(server.status("/v2/").await, 200);
+}

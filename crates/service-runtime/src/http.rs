@@ -146,7 +146,11 @@ pub async fn serve_with(
         exempt: proxies.to_vec(),
     });
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: every client and the edge speak it, and HTTP/2 in
+    // clear text would escape the header timeout (hyper applies it to
+    // HTTP/1 only), keep idle connections alive with PINGs, and let one
+    // connection carry hundreds of uploads past the per-client cap.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -185,7 +189,7 @@ pub async fn serve_with(
             },
         );
         let connection = builder
-            .serve_connection_with_upgrades(
+            .serve_connection(
                 TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout)),
                 TowerToHyperService::new(service),
             )
