@@ -71,6 +71,17 @@ impl From<UploadError> for ApiError {
                 RegistryError::new(ErrorCode::BlobUploadInvalid, message).with_status(409),
             ),
             UploadError::DigestMismatch { .. } => ApiError::new(ErrorCode::DigestInvalid, message),
+            UploadError::Storage(StorageError::Body(source))
+                if crate::write_cut::is_cut_by_window(&source) =>
+            {
+                ApiError::Registry(
+                    RegistryError::new(
+                        ErrorCode::Unavailable,
+                        crate::write_cut::CutByWindow.to_string(),
+                    )
+                    .with_detail(serde_json::json!({ "retryAfterSeconds": 1 })),
+                )
+            }
             UploadError::Storage(StorageError::Body(source)) => ApiError::new(
                 ErrorCode::BlobUploadInvalid,
                 format!("the request body could not be read: {source}"),

@@ -16,6 +16,7 @@ mod maintenance;
 mod metrics;
 mod query;
 mod router;
+mod write_cut;
 mod write_gate;
 
 pub use app::{App, AppState};

@@ -20,6 +20,8 @@ use crate::{AppState, WriteGate};
 const MAX_TTL_SECONDS: u64 = 3600;
 /// How long entering read-only waits for this replica's writes in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(15);
+/// How long writes whose bodies were cut off get to answer.
+const CUT_LIMIT: Duration = Duration::from_secs(5);
 
 /// How many recent garbage collection reports `Status` answers.
 const RECENT_GC_REPORTS: usize = 20;
@@ -152,7 +154,18 @@ impl Maintenance for MaintenanceService {
             .await?
             .expect("acquiring always records a state");
         tracing::warn!(holder = %granted.holder, reason = %granted.reason, version = granted.version, until = %format_time(granted.expires_at_unix_ms), "read-only for maintenance");
-        let still_writing = self.write_gate().drain(DRAIN_LIMIT).await;
+        let mut still_writing = self.write_gate().drain(DRAIN_LIMIT).await;
+        if still_writing > 0 {
+            // Bodies still arriving (a slow client) are cut off rather than
+            // holding off the window; their clients retry after it.
+            tracing::warn!(
+                writes = still_writing,
+                "cutting off request bodies still arriving after {}s",
+                DRAIN_LIMIT.as_secs()
+            );
+            self.write_gate().cut_writes_in_flight();
+            still_writing = self.write_gate().drain(CUT_LIMIT).await;
+        }
         if still_writing > 0 {
             return Err(not_drained(&format!(
                 "{still_writing} writes still in flight"

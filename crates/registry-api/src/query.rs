@@ -45,6 +45,8 @@ impl PageRequest {
     pub fn parse(query: &Query) -> Result<Self, RegistryError> {
         let size = match query.get("n") {
             None | Some("") => MAX_PAGE,
+            // More digits than a number can hold ask for everything.
+            Some(n) if n.len() > 18 && n.bytes().all(|byte| byte.is_ascii_digit()) => MAX_PAGE,
             Some(n) => n.parse::<usize>().map_err(|_| {
                 RegistryError::new(
                     ErrorCode::PaginationNumberInvalid,
@@ -120,5 +122,7 @@ mod tests {
         let page = paginate(&list(), &Query::parse(Some("n=0"))).expect("page");
         assert!(page.entries.is_empty());
         assert!(paginate(&list(), &Query::parse(Some("n=-1"))).is_err());
+        let huge = paginate(&list(), &Query::parse(Some("n=99999999999999999999999")));
+        assert_eq!(huge.expect("capped").entries.len(), 4);
     }
 }

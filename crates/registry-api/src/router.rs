@@ -110,10 +110,14 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
         method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    let _write = if is_write {
+    let write = if is_write {
         Some(state.write_gate.begin_write()?)
     } else {
         None
+    };
+    let body = match &write {
+        Some(write) => crate::write_cut::cut_when(body, write.cut_signal()),
+        None => body,
     };
     let user = match &granted.principal {
         Some(crate::auth::Principal::User(user)) => Some(user.clone()),

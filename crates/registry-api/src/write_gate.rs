@@ -17,6 +17,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use registry_core::{ErrorCode, RegistryError};
 use registry_storage::{LeaseRecord, now_unix_ms};
@@ -37,12 +38,23 @@ pub struct WriteGate {
     /// window's age so far, which `Retry-After` is derived from.
     window_seen: Mutex<Option<(String, Instant)>>,
     in_flight: AtomicU64,
+    /// Cancelled to cut off the request bodies of the writes in flight
+    /// (see [`crate::write_cut`]); replaced by a fresh one each time.
+    cut: Mutex<CancellationToken>,
 }
 
 /// A write in progress; dropping it ends the write.
 #[derive(Debug)]
 pub struct WriteGuard<'a> {
     gate: &'a WriteGate,
+}
+
+impl WriteGuard<'_> {
+    /// What cuts this write's request body off (see
+    /// [`WriteGate::cut_writes_in_flight`]).
+    pub fn cut_signal(&self) -> CancellationToken {
+        self.gate.cut.lock().expect("never poisoned").clone()
+    }
 }
 
 impl Drop for WriteGuard<'_> {
@@ -97,6 +109,10 @@ impl WriteGate {
             .as_ref()
             .is_some_and(|lease| lease.is_active(now_unix_ms()));
         drop(known);
+        if !active {
+            // A lease id used again later is another window.
+            *self.window_seen.lock().expect("never poisoned") = None;
+        }
         self.lease_unknown.store(false, Ordering::SeqCst);
         metrics::gauge!("registry_read_only").set(
             if active || self.read_only_on_boot.load(Ordering::SeqCst) {
@@ -172,6 +188,14 @@ impl WriteGate {
             Some((id, since)) if id == lease_id => since.elapsed().as_secs(),
             _ => 0,
         }
+    }
+
+    /// Cuts off the request bodies of every write in flight; writes begun
+    /// later are not affected.
+    pub fn cut_writes_in_flight(&self) {
+        let mut cut = self.cut.lock().expect("never poisoned");
+        cut.cancel();
+        *cut = CancellationToken::new();
     }
 
     /// Waits until no write is in flight, at most `limit`. Returns the
@@ -275,6 +299,20 @@ mod tests {
         assert_eq!(retry_after(&gate), 20, "a renewal keeps the window's age");
         gate.observe(Some(lease(3, false)));
         assert_eq!(retry_after(&gate), 1, "another lease is another window");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        gate.observe(Some(LeaseRecord {
+            lease_id: "lease-3".to_owned(),
+            ..lease(4, true)
+        }));
+        gate.observe(Some(LeaseRecord {
+            lease_id: "lease-3".to_owned(),
+            ..lease(5, false)
+        }));
+        assert_eq!(
+            retry_after(&gate),
+            1,
+            "a lease id used again is a new window"
+        );
         tokio::time::advance(Duration::from_secs(120)).await;
         let remaining = retry_after(&gate);
         assert!(remaining <= 61, "never past the lease's end: {remaining}");

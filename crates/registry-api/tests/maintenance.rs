@@ -270,3 +270,92 @@ async fn a_slow_read_of_the_lease_never_reopens_writes() {
         );
     }
 }
+
+/// A chunk that arrives a KiB every tenth of a second and never ends: fast
+/// enough for the minimum body rate, slow enough to outlast any wait.
+fn endless_trickle() -> reqwest::Body {
+    let piece = bytes::Bytes::from(vec![7u8; 1024]);
+    let pieces = futures::StreamExt::then(futures::stream::repeat(piece), |piece| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok::<_, std::io::Error>(piece)
+    });
+    reqwest::Body::wrap_stream(pieces)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_is_cut_off_rather_than_holding_off_the_window() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let registry = TestRegistry::start(store.path().to_str().expect("utf-8")).await;
+    let client = reqwest::Client::new();
+    let started = upload_start(&registry).await;
+    let location = started.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let url = format!("{}{location}", registry.url);
+    let trickle = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            client
+                .patch(&url)
+                .header("content-range", "0-999999")
+                .header("content-length", "1000000")
+                .body(endless_trickle())
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let began = std::time::Instant::now();
+    let lease = admin(&registry)
+        .await
+        .acquire_read_only(acquire("cut", "gc-test", 60))
+        .await
+        .expect("the window begins despite the trickle");
+    assert!(
+        began.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        began.elapsed()
+    );
+    let cut = trickle.await.expect("task").expect("answered");
+    assert_eq!(cut.status(), 503);
+    let body: serde_json::Value = cut.json().await.expect("error body");
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
+    admin(&registry)
+        .await
+        .release_read_only(ReleaseReadOnlyRequest {
+            lease_id: lease.into_inner().lease_id,
+            holder: "gc-test".to_owned(),
+        })
+        .await
+        .expect("release");
+
+    // Nothing of the cut chunk was kept; the session takes it again.
+    let status = client.get(&url).send().await.expect("status");
+    assert_eq!(status.status(), 204);
+    assert_eq!(status.headers()["range"], "0-0");
+    let blob = test_support::Blob::new("application/octet-stream", vec![3u8; 5000]);
+    let resumed = client
+        .patch(&url)
+        .header("content-range", "0-4999")
+        .body(blob.bytes.clone())
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(resumed.status(), 202);
+    let next = resumed.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let separator = if next.contains('?') { '&' } else { '?' };
+    let closed = client
+        .put(format!(
+            "{}{next}{separator}digest={}",
+            registry.url, blob.digest
+        ))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(closed.status(), 201);
+}

@@ -8,6 +8,7 @@
 //! page, or after [`REUSE_FOR`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quick_cache::Weighter;
@@ -33,17 +34,19 @@ impl Weighter<RepositoryName, Listed> for ListWeight {
     }
 }
 
-/// The recently listed tag lists, by repository.
+/// The recently listed tag lists, by repository, and how many times a tag
+/// changed here: a list read while a tag changed is not kept, so a listing
+/// that raced a write cannot outlive the write's forgetting.
 #[derive(Clone)]
-pub(crate) struct TagLists(Arc<Cache<RepositoryName, Listed, ListWeight>>);
+pub(crate) struct TagLists(
+    Arc<Cache<RepositoryName, Listed, ListWeight>>,
+    Arc<AtomicU64>,
+);
 
 impl Default for TagLists {
     fn default() -> Self {
-        TagLists(Arc::new(Cache::with_weighter(
-            256,
-            CAPACITY_BYTES,
-            ListWeight,
-        )))
+        let lists = Cache::with_weighter(256, CAPACITY_BYTES, ListWeight);
+        TagLists(Arc::new(lists), Arc::default())
     }
 }
 
@@ -58,6 +61,7 @@ impl std::fmt::Debug for TagLists {
 
 impl TagLists {
     pub(crate) fn forget(&self, name: &RepositoryName) {
+        self.1.fetch_add(1, Ordering::SeqCst);
         self.0.remove(name);
     }
 }
@@ -77,14 +81,16 @@ impl Store {
         {
             return Ok(Some(tags));
         }
+        let changes_before = self.tag_lists.1.load(Ordering::SeqCst);
         let Some(tags) = self.tags(name).await? else {
-            self.tag_lists.forget(name);
             return Ok(None);
         };
         let tags: Arc<[Tag]> = tags.into();
-        self.tag_lists
-            .0
-            .insert(name.clone(), (Instant::now(), tags.clone()));
+        if self.tag_lists.1.load(Ordering::SeqCst) == changes_before {
+            self.tag_lists
+                .0
+                .insert(name.clone(), (Instant::now(), tags.clone()));
+        }
         Ok(Some(tags))
     }
 }
