@@ -6,6 +6,7 @@ use registry_storage::Store;
 
 use crate::WriteGate;
 use crate::auth::AuthGate;
+use crate::upload_slots::UploadSlots;
 
 /// What the handlers work with: the store, the write gate, and the auth
 /// gate when credentials are checked.
@@ -15,6 +16,8 @@ pub struct App {
     pub write_gate: WriteGate,
     /// `None`: anonymous access (no `--auth-endpoint`).
     pub auth: Option<Arc<AuthGate>>,
+    /// Upload bodies copied at once.
+    pub upload_slots: UploadSlots,
 }
 
 /// Cheap-to-clone handle on [`App`], the axum state.
@@ -22,11 +25,17 @@ pub struct App {
 pub struct AppState(pub Arc<App>);
 
 impl AppState {
-    pub fn new(store: Store, write_gate: WriteGate, auth: Option<Arc<AuthGate>>) -> Self {
+    pub fn new(
+        store: Store,
+        write_gate: WriteGate,
+        auth: Option<Arc<AuthGate>>,
+        upload_slots: UploadSlots,
+    ) -> Self {
         AppState(Arc::new(App {
             store,
             write_gate,
             auth,
+            upload_slots,
         }))
     }
 }

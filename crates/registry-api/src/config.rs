@@ -38,6 +38,12 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_REDIRECT_BLOBS", value_parser = humantime::parse_duration)]
     pub redirect_blobs: Option<std::time::Duration>,
 
+    /// Upload bodies copied at once; more wait their turn (up to 30 s, then
+    /// 503). Each holds up to 8 MiB on a local store and about 24 MiB on
+    /// S3, so this bounds the memory uploads take.
+    #[arg(long, env = "REGISTRY_MAX_CONCURRENT_UPLOADS", default_value_t = 16)]
+    pub max_concurrent_uploads: usize,
+
     /// gRPC endpoint of auth-service. Without it, access is anonymous.
     #[arg(long, env = "REGISTRY_AUTH_ENDPOINT")]
     pub auth_endpoint: Option<url::Url>,
@@ -107,6 +113,7 @@ impl Config {
             storage: storage.into(),
             storage_timeout: std::time::Duration::from_secs(30),
             redirect_blobs: None,
+            max_concurrent_uploads: 16,
             auth_endpoint: None,
             auth_token: None,
             auth_token_file: None,

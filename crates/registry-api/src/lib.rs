@@ -16,6 +16,7 @@ mod maintenance;
 mod metrics;
 mod query;
 mod router;
+mod upload_slots;
 mod write_cut;
 mod write_gate;
 
@@ -24,6 +25,7 @@ pub use auth::AuthGate;
 pub use config::Config;
 pub use router::router;
 pub use service_runtime::client_address::{TrustedProxies, parse_proxy};
+pub use upload_slots::UploadSlots;
 pub use write_gate::WriteGate;
 
 use tokio::net::TcpListener;
@@ -82,7 +84,12 @@ pub async fn run(
             None
         }
     };
-    let state = AppState::new(store, WriteGate::new(config.read_only_on_boot), auth);
+    let state = AppState::new(
+        store,
+        WriteGate::new(config.read_only_on_boot),
+        auth,
+        UploadSlots::new(config.max_concurrent_uploads),
+    );
     match state.store.read_lease().await {
         Ok(lease) => state.write_gate.observe(lease),
         Err(error) => {

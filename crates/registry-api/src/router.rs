@@ -110,6 +110,18 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
         method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
+    // Taken before the write begins: waiting for a slot is not a write a
+    // maintenance window has to wait for.
+    let carries_upload_body = match (&endpoint, &method) {
+        (Endpoint::Upload(..), &Method::PATCH | &Method::PUT) => true,
+        (Endpoint::UploadStart(_), &Method::POST) => query.get("digest").is_some(),
+        _ => false,
+    };
+    let _upload_slot = if carries_upload_body {
+        Some(state.upload_slots.take().await?)
+    } else {
+        None
+    };
     let write = if is_write {
         Some(state.write_gate.begin_write()?)
     } else {

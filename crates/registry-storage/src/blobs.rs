@@ -18,6 +18,12 @@ use crate::{ByteStream, StorageError, Store, UploadError};
 const LOCAL_READ_SIZE: usize = 1024 * 1024;
 /// Pieces read ahead of the network, so reading and sending overlap.
 const LOCAL_READ_AHEAD: usize = 4;
+/// Bytes the disk is asked for ahead of the reads. A blob written past the
+/// page cache (every pushed blob, see `upload::direct_write`) is cold on
+/// its first pull; one `read` at a time gets the disk's speed at a queue
+/// depth of one (362 MB/s here), while asking for the next 64 MiB at once
+/// lets it work on many requests together (1.7 GB/s).
+const DISK_READ_AHEAD: u64 = 64 << 20;
 
 /// An open blob: its total size, the byte range being sent, and the bytes.
 pub struct BlobRead {
@@ -233,6 +239,24 @@ impl Store {
 
 /// Streams `range` of a local file, read on a blocking thread a few pieces
 /// ahead of the consumer.
+/// Asks the kernel to start reading `[from, from + DISK_READ_AHEAD)` (not
+/// past `end`) into the page cache; pages already there cost nothing. Only
+/// advice: a refusal changes nothing but speed.
+fn advise_will_need(file: &std::fs::File, from: u64, end: u64) {
+    let length = DISK_READ_AHEAD.min(end - from);
+    let (Ok(offset), Ok(length)) = (i64::try_from(from), i64::try_from(length)) else {
+        return;
+    };
+    if let Err(error) = nix::fcntl::posix_fadvise(
+        file,
+        offset,
+        length,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+    ) {
+        tracing::debug!(%error, "read-ahead advice refused");
+    }
+}
+
 fn read_ahead(
     file: std::fs::File,
     range: Range<u64>,
@@ -246,7 +270,13 @@ fn read_ahead(
             return;
         }
         let mut remaining = range.end - range.start;
+        let mut advised_to = range.start;
         while remaining > 0 {
+            let position = range.end - remaining;
+            if position + DISK_READ_AHEAD / 2 >= advised_to && advised_to < range.end {
+                advise_will_need(&file, advised_to, range.end);
+                advised_to = range.end.min(advised_to + DISK_READ_AHEAD);
+            }
             let size = remaining.min(LOCAL_READ_SIZE as u64) as usize;
             let mut piece = bytes::BytesMut::zeroed(size);
             let read = match file.read(&mut piece) {

@@ -68,7 +68,12 @@ impl Default for TestApp {
 impl TestApp {
     pub fn new() -> Self {
         TestApp {
-            state: AppState::new(Store::in_memory(), WriteGate::default(), None),
+            state: AppState::new(
+                Store::in_memory(),
+                WriteGate::default(),
+                None,
+                registry_api::UploadSlots::new(16),
+            ),
         }
     }
 

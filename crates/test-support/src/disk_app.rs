@@ -28,7 +28,12 @@ impl DiskApp {
         let location = root.path().to_str().expect("a UTF-8 path");
         let store = registry_storage::Store::open(location).expect("a store on disk");
         let app = TestApp {
-            state: AppState::new(store, WriteGate::default(), None),
+            state: AppState::new(
+                store,
+                WriteGate::default(),
+                None,
+                registry_api::UploadSlots::new(16),
+            ),
         };
         let image = Image::random(1, 1000);
         app.push_image("r", "v1", &image).await;

@@ -17,7 +17,7 @@ pub(crate) type HashOutcome = Result<DigestHasher, Arc<UploadError>>;
 
 /// Blocks waiting to be hashed. With the writer's queue this bounds the
 /// memory one upload holds.
-const HASH_QUEUE: usize = 4;
+const HASH_QUEUE: usize = 2;
 
 /// Where the copied bytes go; every block but the last is full.
 pub(crate) trait BlockSink {

@@ -20,7 +20,7 @@ use crate::upload::direct_write::DirectAppender;
 use crate::upload::hashing::BlockSink;
 
 /// Blocks queued for the writer thread.
-const WRITE_QUEUE: usize = 4;
+const WRITE_QUEUE: usize = 2;
 
 enum Message {
     Block(Arc<Block>),
