@@ -161,8 +161,20 @@ async fn a_replica_killed_mid_push_to_s3_leaves_an_upload_the_store_can_abort() 
 }
 
 /// Starts the binary with `args` until it serves, then stops it; returns
-/// what it logged.
+/// what it logged. Ports are picked free and bound a moment later, so a
+/// start that lost its port to another test is tried again on others.
 async fn logs_of_a_start(args: &[&str]) -> String {
+    for _attempt in 0..5 {
+        match start_and_stop(args).await {
+            Ok(log) => return log,
+            Err(log) if log.contains("Address already in use") => continue,
+            Err(log) => panic!("registry-api did not serve:\n{log}"),
+        }
+    }
+    panic!("registry-api found no free ports in 5 attempts");
+}
+
+async fn start_and_stop(args: &[&str]) -> Result<String, String> {
     let store = tempfile::tempdir().expect("temporary directory");
     let (port, admin) = (free_port(), free_port());
     let log = store.path().join("log");
@@ -184,13 +196,13 @@ async fn logs_of_a_start(args: &[&str]) -> String {
         if exited.is_some() || started.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
             let log = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("registry-api did not serve ({exited:?}):\n{log}");
+            return Err(format!("({exited:?}) {log}"));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();
     let _ = child.wait();
-    std::fs::read_to_string(&log).expect("log")
+    Ok(std::fs::read_to_string(&log).expect("log"))
 }
 
 #[tokio::test]

@@ -13,11 +13,15 @@ use crate::upload::hashing::{copy_hashed, finish_hashing, shared_error};
 use crate::upload::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
 
-/// Read size for blobs on a local filesystem: large reads keep a pull near
-/// the speed of a plain file copy.
-const LOCAL_READ_SIZE: usize = 1024 * 1024;
-/// Pieces read ahead of the network, so reading and sending overlap.
-const LOCAL_READ_AHEAD: usize = 4;
+/// Read size for blobs on a local filesystem: large enough to keep a pull
+/// near the speed of a plain file copy, small enough that many pulls at
+/// once hold little memory (the disk is kept busy by [`DISK_READ_AHEAD`],
+/// not by the size of each read).
+const LOCAL_READ_SIZE: usize = 512 * 1024;
+/// Pieces read ahead of the network, so reading and sending overlap: with
+/// the piece being read and the one being sent, a pull holds at most about
+/// 2.5 MiB.
+const LOCAL_READ_AHEAD: usize = 3;
 /// Bytes the disk is asked for ahead of the reads. A blob written past the
 /// page cache (every pushed blob, see `upload::direct_write`) is cold on
 /// its first pull; one `read` at a time gets the disk's speed at a queue
