@@ -12,6 +12,7 @@ mod listing_bench;
 mod load;
 mod raw_http;
 mod report;
+mod skopeo_bench;
 mod transfers;
 mod ui_bench;
 
@@ -62,7 +63,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,pull,concurrency,rates,auth,gc,ui,listing"
+        default_value = "push,pull,concurrency,image,rates,auth,gc,ui,listing"
     )]
     parts: Vec<Part>,
     /// The registry-api binary (default: beside this one).
@@ -79,6 +80,8 @@ enum Part {
     Pull,
     /// Many pushes and pulls at once, and the memory they take.
     Concurrency,
+    /// A 20-layer image pulled by skopeo.
+    Image,
     /// Manifest GET and blob HEAD rates under load.
     Rates,
     /// Manifest GET rates with credentials.
@@ -158,6 +161,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted(Part::Concurrency) {
         concurrency_bench::compare(&registries, work.path(), &options.clients, &mut report).await?;
+    }
+    if wanted(Part::Image) {
+        skopeo_bench::compare(&registries, work.path(), options.repetitions, &mut report).await?;
     }
     let mut manifest_rate = None;
     if wanted(Part::Rates) || wanted(Part::Auth) {

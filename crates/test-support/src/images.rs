@@ -55,17 +55,28 @@ pub struct Image {
 impl Image {
     /// An OCI image for linux/amd64 with `layer_count` layers of random files.
     pub fn random(layer_count: usize, layer_size: usize) -> Self {
-        Image::build(layer_count, layer_size, "amd64", OCI_MANIFEST, None)
+        Image::build(&vec![layer_size; layer_count], "amd64", OCI_MANIFEST, None)
+    }
+
+    /// An OCI image for linux/amd64 with one layer of a random file of
+    /// each size.
+    pub fn with_layer_sizes(sizes: &[usize]) -> Self {
+        Image::build(sizes, "amd64", OCI_MANIFEST, None)
     }
 
     /// The same, as a Docker schema 2 manifest.
     pub fn random_docker(layer_count: usize, layer_size: usize) -> Self {
-        Image::build(layer_count, layer_size, "amd64", DOCKER_MANIFEST, None)
+        Image::build(
+            &vec![layer_size; layer_count],
+            "amd64",
+            DOCKER_MANIFEST,
+            None,
+        )
     }
 
     /// An OCI image for linux/`architecture`.
     pub fn random_for(architecture: &str) -> Self {
-        Image::build(1, 1024, architecture, OCI_MANIFEST, None)
+        Image::build(&[1024], architecture, OCI_MANIFEST, None)
     }
 
     /// An artifact manifest (`artifactType`, empty config) that refers to
@@ -91,8 +102,7 @@ impl Image {
     }
 
     fn build(
-        layer_count: usize,
-        layer_size: usize,
+        layer_sizes: &[usize],
         architecture: &str,
         manifest_type: &str,
         subject: Option<&Blob>,
@@ -110,8 +120,8 @@ impl Image {
         };
         let mut layers = Vec::new();
         let mut diff_ids = Vec::new();
-        for index in 0..layer_count {
-            let tar = tar_with_file(&format!("file-{index}"), &random_bytes(layer_size));
+        for (index, size) in layer_sizes.iter().enumerate() {
+            let tar = tar_with_file(&format!("file-{index}"), &random_bytes(*size));
             diff_ids.push(Digest::sha256_of(&tar).to_string());
             layers.push(Blob::new(layer_type, gzip(&tar)));
         }
