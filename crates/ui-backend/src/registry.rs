@@ -334,6 +334,40 @@ impl Registry {
         if response.status().is_success() {
             return Ok(response);
         }
+        if response.status() == StatusCode::TEMPORARY_REDIRECT
+            && let Some(target) = self.redirect_target(&response)
+        {
+            return self.follow(target, what).await;
+        }
+        Err(upstream_error(response, what).await)
+    }
+
+    /// Where a blob `GET` was sent (`registry-api --redirect-blobs`: a
+    /// presigned URL of the store), resolved against the registry's URL.
+    fn redirect_target(&self, response: &reqwest::Response) -> Option<url::Url> {
+        let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
+        self.base.join(location).ok()
+    }
+
+    /// Fetches a presigned URL: it needs no credentials, and the store is
+    /// never shown the user's.
+    async fn follow(
+        &self,
+        target: url::Url,
+        what: &str,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let response = self
+            .http
+            .get(target.clone())
+            .send()
+            .await
+            .map_err(|error| UpstreamError::Unreachable {
+                url: format!("{}://{}", target.scheme(), target.authority()),
+                reason: error_chain(&error),
+            })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
         Err(upstream_error(response, what).await)
     }
 

@@ -821,3 +821,22 @@ async fn auth_service_gone_is_not_called_a_read_only_window() {
     assert_eq!(body["error"], "unavailable", "{body}");
     drop(registry);
 }
+
+#[tokio::test]
+async fn image_pages_follow_blob_redirects_to_the_store() {
+    let Some((_moto, storage)) = test_support::start_moto("berth-ui-redirect", "store").await
+    else {
+        return;
+    };
+    let world = World::start_on(Some(storage), Some(std::time::Duration::from_secs(60))).await;
+    let image = described_image("2026-01-01T00:00:00Z");
+    world.push("team/app", "v1", &image).await;
+    let (status, page) = world.get(ALICE, "repositories/team/app/images/v1").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["config"]["architecture"], "amd64", "{page}");
+    assert_eq!(
+        page["config"]["env"],
+        json!(["PATH=/usr/bin", "MODE=prod"]),
+        "the config came from the store"
+    );
+}

@@ -32,6 +32,12 @@ actions = ["pull"]
 
 impl World {
     pub async fn start() -> World {
+        World::start_on(None, None).await
+    }
+
+    /// The same world over `storage` (the default: a directory of its
+    /// own), with blob `GET`s redirected to the store for `redirect`.
+    pub async fn start_on(storage: Option<String>, redirect: Option<std::time::Duration>) -> World {
         let dir = tempfile::tempdir().expect("temporary directory");
         let htpasswd = dir.path().join("htpasswd");
         let lines = [
@@ -41,7 +47,8 @@ impl World {
         std::fs::write(&htpasswd, lines.join("\n") + "\n").expect("htpasswd");
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, POLICY).expect("policy");
-        let storage = dir.path().join("store").to_str().expect("utf-8").to_owned();
+        let storage =
+            storage.unwrap_or_else(|| dir.path().join("store").to_str().expect("utf-8").to_owned());
         let auth = TestAuth::start(&htpasswd, Some(&policy)).await;
         // As deployed: ui-backend passes each browser's address on with the
         // proxy token, behind an edge (here, whatever connects from
@@ -51,6 +58,7 @@ impl World {
         let mut config = registry_api::Config::with_storage(&storage);
         config.auth_endpoint = Some(auth.url.parse().expect("auth URL"));
         config.proxy_token_file = Some(proxy_token.clone());
+        config.redirect_blobs = redirect;
         let registry = TestRegistry::start_with(config).await;
         let mut config = ui_backend::Config::new(
             registry.url.parse().expect("registry URL"),
