@@ -324,51 +324,25 @@ impl Registry {
             .await
             .expect("the semaphore is never closed");
         metrics::counter!("ui_registry_requests_total").increment(1);
-        let response = request
-            .send()
-            .await
-            .map_err(|error| UpstreamError::Unreachable {
-                url: self.base.to_string(),
-                reason: error_chain(&error),
-            })?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
+        let response = transmit(request, self.base.as_str()).await?;
         if response.status() == StatusCode::TEMPORARY_REDIRECT
             && let Some(target) = self.redirect_target(&response)
         {
-            return self.follow(target, what).await;
+            // A presigned URL of the store (`registry-api --redirect-blobs`):
+            // it needs no credentials, and the store is never shown the
+            // user's.
+            let origin = format!("{}://{}", target.scheme(), target.authority());
+            let followed = transmit(self.http.get(target), &origin).await?;
+            return successful(followed, what).await;
         }
-        Err(upstream_error(response, what).await)
+        successful(response, what).await
     }
 
-    /// Where a blob `GET` was sent (`registry-api --redirect-blobs`: a
-    /// presigned URL of the store), resolved against the registry's URL.
+    /// Where a blob `GET` was sent (`registry-api --redirect-blobs`),
+    /// resolved against the registry's URL.
     fn redirect_target(&self, response: &reqwest::Response) -> Option<url::Url> {
         let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
         self.base.join(location).ok()
-    }
-
-    /// Fetches a presigned URL: it needs no credentials, and the store is
-    /// never shown the user's.
-    async fn follow(
-        &self,
-        target: url::Url,
-        what: &str,
-    ) -> Result<reqwest::Response, UpstreamError> {
-        let response = self
-            .http
-            .get(target.clone())
-            .send()
-            .await
-            .map_err(|error| UpstreamError::Unreachable {
-                url: format!("{}://{}", target.scheme(), target.authority()),
-                reason: error_chain(&error),
-            })?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        Err(upstream_error(response, what).await)
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> url::Url {
@@ -395,6 +369,32 @@ fn next_page(headers: &HeaderMap) -> Option<Vec<(String, String)>> {
 }
 
 /// Reads a body of at most [`MAX_DOCUMENT`] bytes.
+/// Sends `request` to `origin` (named in the error when it cannot be
+/// reached).
+async fn transmit(
+    request: reqwest::RequestBuilder,
+    origin: &str,
+) -> Result<reqwest::Response, UpstreamError> {
+    request
+        .send()
+        .await
+        .map_err(|error| UpstreamError::Unreachable {
+            url: origin.to_owned(),
+            reason: error_chain(&error),
+        })
+}
+
+/// The response when it succeeded, else the error it tells of.
+async fn successful(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<reqwest::Response, UpstreamError> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    Err(upstream_error(response, what).await)
+}
+
 async fn read_limited(response: reqwest::Response, what: &str) -> Result<Bytes, UpstreamError> {
     if response
         .content_length()
