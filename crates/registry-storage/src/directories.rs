@@ -19,9 +19,7 @@ impl Store {
             let listing = self.objects.list_with_delimiter(Some(directory)).await?;
             return Ok(listing.common_prefixes);
         };
-        let on_disk = directory
-            .parts()
-            .fold(root.clone(), |path, part| path.join(part.as_ref()));
+        let on_disk = root.join(directory.as_ref());
         let directory = directory.clone();
         tokio::task::spawn_blocking(move || {
             let names = read_directory_names(&on_disk)?;

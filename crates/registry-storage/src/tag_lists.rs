@@ -38,15 +38,17 @@ impl Weighter<RepositoryName, Listed> for ListWeight {
 /// changed here: a list read while a tag changed is not kept, so a listing
 /// that raced a write cannot outlive the write's forgetting.
 #[derive(Clone)]
-pub(crate) struct TagLists(
-    Arc<Cache<RepositoryName, Listed, ListWeight>>,
-    Arc<AtomicU64>,
-);
+pub(crate) struct TagLists {
+    lists: Arc<Cache<RepositoryName, Listed, ListWeight>>,
+    changes: Arc<AtomicU64>,
+}
 
 impl Default for TagLists {
     fn default() -> Self {
-        let lists = Cache::with_weighter(256, CAPACITY_BYTES, ListWeight);
-        TagLists(Arc::new(lists), Arc::default())
+        TagLists {
+            lists: Arc::new(Cache::with_weighter(256, CAPACITY_BYTES, ListWeight)),
+            changes: Arc::default(),
+        }
     }
 }
 
@@ -54,15 +56,15 @@ impl std::fmt::Debug for TagLists {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("TagLists")
-            .field("repositories", &self.0.len())
+            .field("repositories", &self.lists.len())
             .finish()
     }
 }
 
 impl TagLists {
     pub(crate) fn forget(&self, name: &RepositoryName) {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.remove(name);
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.lists.remove(name);
     }
 }
 
@@ -76,19 +78,19 @@ impl Store {
         continuing: bool,
     ) -> Result<Option<Arc<[Tag]>>, StorageError> {
         if continuing
-            && let Some((listed_at, tags)) = self.tag_lists.0.get(name)
+            && let Some((listed_at, tags)) = self.tag_lists.lists.get(name)
             && listed_at.elapsed() < REUSE_FOR
         {
             return Ok(Some(tags));
         }
-        let changes_before = self.tag_lists.1.load(Ordering::SeqCst);
+        let changes_before = self.tag_lists.changes.load(Ordering::SeqCst);
         let Some(tags) = self.tags(name).await? else {
             return Ok(None);
         };
         let tags: Arc<[Tag]> = tags.into();
-        if self.tag_lists.1.load(Ordering::SeqCst) == changes_before {
+        if self.tag_lists.changes.load(Ordering::SeqCst) == changes_before {
             self.tag_lists
-                .0
+                .lists
                 .insert(name.clone(), (Instant::now(), tags.clone()));
         }
         Ok(Some(tags))
