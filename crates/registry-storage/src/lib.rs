@@ -18,6 +18,7 @@ mod manifests;
 mod open;
 mod redirect;
 mod referrers;
+mod s3;
 mod tag_lists;
 mod upload;
 
@@ -60,8 +61,8 @@ pub struct Store {
     /// Memory for upload bytes on their way to the hashing and the store.
     blocks: upload::block::BlockPool,
     /// The same backend when it is S3, for what `ObjectStore` cannot do
-    /// (listing and aborting incomplete multipart uploads).
-    s3: Option<Arc<object_store::aws::AmazonS3>>,
+    /// (multipart uploads: listing, aborting, copying parts on the store).
+    s3: Option<Arc<s3::S3>>,
     /// How long presigned blob URLs live, when blob `GET`s are redirected
     /// to the store.
     redirect_expiry: Option<std::time::Duration>,

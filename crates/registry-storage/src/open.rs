@@ -13,6 +13,7 @@ use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
 use crate::Store;
+use crate::s3::S3;
 
 /// Why a storage URL cannot be opened; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +107,7 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
     let prefix = Path::from(url.path().trim_matches('/'));
     let s3 = Arc::new(builder.build()?);
     let mut store = Store::new(s3.clone(), prefix);
-    store.s3 = Some(s3);
+    store.s3 = Some(Arc::new(S3::new(s3, bucket, limit)));
     Ok(store)
 }
 

@@ -48,6 +48,7 @@ impl Store {
             return Ok(None);
         };
         let url = s3
+            .store
             .signed_url(Method::GET, &self.layout.blob_data(digest), expiry)
             .await?;
         Ok(Some(url))

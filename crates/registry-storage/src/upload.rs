@@ -17,7 +17,9 @@
 //! on another replica while the original is still running), one commits
 //! and the other gets 409 and removes its chunk, and the session carries
 //! on. Chunks without a commit are ignored. Closing concatenates the
-//! committed chunks. On a local filesystem the bytes go to one file that
+//! committed chunks: on S3 by copying them on the store's side into the
+//! parts of one multipart upload (see `part_copies`), so each byte crosses
+//! the registry once. On a local filesystem the bytes go to one file that
 //! each chunk is appended to under a lock (see `local_append`), and
 //! closing is a rename.
 
@@ -28,6 +30,7 @@ mod hash_state;
 pub(crate) mod hashing;
 mod id;
 pub(crate) mod local_append;
+mod part_copies;
 pub(crate) mod pending_hash;
 mod session;
 pub(crate) mod writer;

@@ -1,8 +1,10 @@
 //! A slow, unreliable network between a registry and its S3 store: an HTTP
 //! proxy on a loopback port that forwards to `moto_server`, delaying,
 //! failing or holding without an answer the requests that match a rule.
-//! Rules change while it runs.
+//! Rules change while it runs. It counts the body bytes it carries each
+//! way, so a test can tell how often a blob's bytes crossed to the store.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +25,9 @@ pub struct Fault {
     pub matching: String,
     /// Methods the rule applies to; empty: every method.
     pub methods: Vec<axum::http::Method>,
+    /// A header the request must carry for the rule to apply, e.g.
+    /// `x-amz-copy-source`; empty: any request.
+    pub header: String,
     /// Waited after the upstream answered, before the answer is passed on:
     /// the client sees the state from when its request arrived, late.
     pub delay: Duration,
@@ -63,21 +68,32 @@ impl Fault {
         }
     }
 
+    /// Answers every matching request carrying `header` 500.
+    pub fn failing_with_header(matching: &str, header: &str) -> Self {
+        Fault {
+            header: header.to_owned(),
+            ..Fault::failing(matching)
+        }
+    }
+
     fn applies_to(&self, request: &Target) -> bool {
         let decoded = url::form_urlencoded::parse(request.target.as_bytes())
             .map(|(key, value)| format!("{key}={value}"))
             .collect::<Vec<_>>()
             .join("&");
         (self.methods.is_empty() || self.methods.contains(&request.method))
+            && (self.header.is_empty() || request.headers.contains_key(self.header.as_str()))
             && (request.target.contains(&self.matching) || decoded.contains(&self.matching))
     }
 }
 
-/// What the rules look at in a request: its method, path and query.
+/// What the rules look at in a request: its method, path and query, and
+/// which headers it carries.
 #[derive(Debug)]
 struct Target {
     method: axum::http::Method,
     target: String,
+    headers: axum::http::HeaderMap,
 }
 
 impl Target {
@@ -89,6 +105,7 @@ impl Target {
                 .path_and_query()
                 .map(|target| target.as_str().to_owned())
                 .unwrap_or_default(),
+            headers: request.headers().clone(),
         }
     }
 }
@@ -99,6 +116,10 @@ struct Shared {
     client: reqwest::Client,
     faults: Mutex<Vec<Fault>>,
     shutdown: CancellationToken,
+    /// Body bytes forwarded to the store.
+    sent: Arc<AtomicU64>,
+    /// Body bytes the store answered with.
+    received: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -146,6 +167,8 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             faults: Mutex::new(Vec::new()),
             shutdown: shutdown.clone(),
+            sent: Arc::default(),
+            received: Arc::default(),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -167,6 +190,14 @@ impl FaultProxy {
     /// Replaces the rules.
     pub fn set_faults(&self, faults: Vec<Fault>) {
         *self.shared.faults.lock().expect("never poisoned") = faults;
+    }
+
+    /// Body bytes carried so far: (to the store, from the store).
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.shared.sent.load(Ordering::Relaxed),
+            self.shared.received.load(Ordering::Relaxed),
+        )
     }
 
     /// `storage` (an `s3://` URL naming the upstream as its endpoint) with
@@ -234,7 +265,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .client
         .request(parts.method, format!("{}{target}", shared.upstream))
         .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+        .body(reqwest::Body::wrap_stream(counted(
+            body.into_data_stream(),
+            shared.sent.clone(),
+        )));
     if let Some(length) = length {
         upstream = upstream.header(axum::http::header::CONTENT_LENGTH, length);
     }
@@ -251,11 +285,27 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
                 }
             }
             response
-                .body(Body::from_stream(answer.bytes_stream()))
+                .body(Body::from_stream(counted(
+                    answer.bytes_stream(),
+                    shared.received.clone(),
+                )))
                 .unwrap_or_else(|error| {
                     (StatusCode::BAD_GATEWAY, error.to_string()).into_response()
                 })
         }
         Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
     }
+}
+
+/// `stream`, adding the length of each piece to `count` as it passes.
+fn counted<E>(
+    stream: impl futures::Stream<Item = Result<bytes::Bytes, E>>,
+    count: Arc<AtomicU64>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, E>> {
+    use futures::StreamExt;
+    stream.inspect(move |piece| {
+        if let Ok(piece) = piece {
+            count.fetch_add(piece.len() as u64, Ordering::Relaxed);
+        }
+    })
 }

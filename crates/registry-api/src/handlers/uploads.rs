@@ -40,8 +40,19 @@ pub async fn start(
         return Ok(blob_created(name, &digest));
     }
     let id = state.store.create_upload(name).await?;
-    Ok(upload_progress(StatusCode::ACCEPTED, name, &id, 0))
+    let mut response = upload_progress(StatusCode::ACCEPTED, name, &id, 0);
+    if let Some(length) = state.store.chunk_min_length() {
+        response
+            .headers_mut()
+            .insert(OCI_CHUNK_MIN_LENGTH, length.into());
+    }
+    Ok(response)
 }
+
+/// The smallest chunk but the last the session should be sent (OCI
+/// Distribution 1.1), where the store has one.
+const OCI_CHUNK_MIN_LENGTH: header::HeaderName =
+    header::HeaderName::from_static("oci-chunk-min-length");
 
 /// The blob a `?mount=` names, when it can be mounted. A digest or a
 /// `from` that is not valid names nothing to mount: like a blob that is

@@ -3,16 +3,14 @@
 //! as storage until it is aborted. The collector lists them under the
 //! registry tree and aborts the old ones. Other backends have none.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
-use object_store::signer::{Method, SignedUrlOptions, Signer};
+use object_store::signer::{Method, SignedUrlOptions};
 
+use crate::s3::backend;
 use crate::{StorageError, Store};
-
-/// How long the signed listing request stays valid.
-const SIGNED_FOR: Duration = Duration::from_secs(300);
 
 /// One multipart upload that was started and not completed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,13 +42,6 @@ struct ListedUpload {
     initiated: String,
 }
 
-fn backend(reason: String) -> StorageError {
-    StorageError::Backend(object_store::Error::Generic {
-        store: "S3",
-        source: reason.into(),
-    })
-}
-
 impl Store {
     /// Every incomplete multipart upload under the registry tree; none
     /// where the store is not S3.
@@ -61,7 +52,6 @@ impl Store {
             return Ok(Vec::new());
         };
         let prefix = format!("{}/", self.layout.root());
-        let client = reqwest::Client::new();
         let mut found = Vec::new();
         let mut markers: Option<(String, String)> = None;
         loop {
@@ -71,24 +61,14 @@ impl Store {
                 query.push(("upload-id-marker", upload_id));
             }
             let options = SignedUrlOptions::default().with_query(query);
-            let url = s3
-                .signed_url_opts(Method::GET, &Path::default(), SIGNED_FOR, &options)
+            let text = s3
+                .send_signed(
+                    Method::GET,
+                    &Path::default(),
+                    options,
+                    "listing multipart uploads",
+                )
                 .await?;
-            let response = client
-                .get(url)
-                .send()
-                .await
-                .map_err(|error| backend(format!("listing multipart uploads: {error}")))?;
-            let status = response.status();
-            let text = response
-                .text()
-                .await
-                .map_err(|error| backend(format!("listing multipart uploads: {error}")))?;
-            if !status.is_success() {
-                return Err(backend(format!(
-                    "listing multipart uploads answered {status}: {text}"
-                )));
-            }
             let listing: Listing = quick_xml::de::from_str(&text)
                 .map_err(|error| backend(format!("unreadable multipart listing: {error}")))?;
             for upload in listing.upload {
@@ -122,6 +102,7 @@ impl Store {
             return Ok(());
         };
         match s3
+            .store
             .abort_multipart(&Path::from(upload.key.as_str()), &upload.upload_id)
             .await
         {

@@ -13,6 +13,7 @@ use super::UploadId;
 use super::block::ALIGNMENT;
 use super::hashing::{copy_hashed, shared_error};
 use super::local_append::LocalAppender;
+use super::part_copies::MIN_PART;
 use super::session::LOCAL_CHUNK;
 use super::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
@@ -36,6 +37,13 @@ impl Store {
             )
             .await?;
         Ok(id)
+    }
+
+    /// The smallest chunk but the last a client should send
+    /// (`OCI-Chunk-Min-Length`), where the store has one: on S3, the
+    /// smallest part, so closing joins the chunks on the store's side.
+    pub fn chunk_min_length(&self) -> Option<u64> {
+        self.s3.as_ref().map(|_| MIN_PART)
     }
 
     pub async fn upload_status(

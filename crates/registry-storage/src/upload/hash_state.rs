@@ -3,8 +3,10 @@
 //! `hashstates/sha256/<offset>`, so the next chunk (here or on another
 //! replica) continues from the newest state instead of hashing again.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
@@ -16,6 +18,11 @@ use super::hashing::{HashOutcome, finish_hashing, shared_error};
 use super::pending_hash::PendingHash;
 use super::session::Session;
 use crate::{Store, UploadError};
+
+/// How long hashing from an object store waits for another replica to
+/// save the state it needs, before reading the bytes back instead.
+const HASH_STATE_WAIT: Duration = Duration::from_secs(1);
+const HASH_STATE_POLL: Duration = Duration::from_millis(20);
 
 impl Store {
     /// Waits until the hashing of every answered chunk has saved its state,
@@ -139,8 +146,15 @@ impl Store {
         if session.offset() < end {
             return Err(UploadError::Inconsistent);
         }
+        let mut hash_states = session.hash_states.clone();
+        if algorithm == Algorithm::Sha256
+            && !hash_states.contains(&end)
+            && self.saved_soon(name, id, end).await?
+        {
+            hash_states.insert(end);
+        }
         let (mut hasher, from) = self
-            .newest_saved_hasher(name, id, session, end, algorithm)
+            .newest_saved_hasher(name, id, &hash_states, end, algorithm)
             .await?;
         for chunk in &session.chunks {
             let range =
@@ -156,18 +170,43 @@ impl Store {
         Ok(hasher)
     }
 
+    /// Whether the hash state at `end` is saved, or is within a moment:
+    /// the replica that took the chunk ending there saves it once its
+    /// hashing is done, and waiting for that beats reading the chunk back
+    /// from an object store. A local file is read back at once instead.
+    async fn saved_soon(
+        &self,
+        name: &RepositoryName,
+        id: &UploadId,
+        end: u64,
+    ) -> Result<bool, UploadError> {
+        if self.local_root.is_some() {
+            return Ok(false);
+        }
+        let key = self.layout.upload_hash_state(name, id, end);
+        let deadline = tokio::time::Instant::now() + HASH_STATE_WAIT;
+        loop {
+            if self.exists(&key).await? {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(HASH_STATE_POLL).await;
+        }
+    }
+
     /// The newest saved hash state up to `end` that can be restored, and
     /// its offset; a fresh hasher at 0 when there is none.
     pub(super) async fn newest_saved_hasher(
         &self,
         name: &RepositoryName,
         id: &UploadId,
-        session: &Session,
+        hash_states: &HashSet<u64>,
         end: u64,
         algorithm: Algorithm,
     ) -> Result<(DigestHasher, u64), UploadError> {
-        let mut offsets: Vec<u64> = session
-            .hash_states
+        let mut offsets: Vec<u64> = hash_states
             .iter()
             .copied()
             .filter(|offset| (1..=end).contains(offset))

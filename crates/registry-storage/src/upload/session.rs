@@ -11,14 +11,12 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use registry_core::{Digest, RepositoryName};
 
 use super::UploadId;
+use super::part_copies::{self, MAX_PART};
 use super::writer::ObjectWriter;
 use crate::{Store, UploadError};
 
 /// The nonce of the single chunk a local-filesystem session appends to.
 pub(super) const LOCAL_CHUNK: &str = "local";
-
-/// The largest object S3 copies server-side in one request.
-const SERVER_SIDE_COPY_LIMIT: u64 = 5 << 30;
 
 #[derive(Debug)]
 pub(super) struct Chunk {
@@ -72,8 +70,10 @@ impl Store {
 
     /// Moves verified chunks to the blob's place: one chunk is renamed
     /// (atomic, no copy on a filesystem; a server-side copy on object stores,
-    /// which S3 allows up to 5 GiB); otherwise the chunks are concatenated
-    /// into one object that appears complete or not at all.
+    /// which S3 allows up to 5 GiB); on S3 several become the parts of one
+    /// multipart upload, copied on the store's side; otherwise the chunks
+    /// are concatenated through here. Whichever way, the blob appears
+    /// complete or not at all.
     pub(super) async fn publish(
         &self,
         session: &Session,
@@ -85,10 +85,21 @@ impl Store {
             return crate::upload::local_append::publish(data, target, only.size).await;
         }
         if let [only] = session.chunks.as_slice()
-            && only.size <= SERVER_SIDE_COPY_LIMIT
+            && only.size <= MAX_PART
         {
             self.objects.rename(&only.key, &target).await?;
             return Ok(());
+        }
+        if let Some(s3) = &self.s3
+            && let Some(parts) = part_copies::plan(&session.chunks)
+        {
+            match s3.assemble(&target, &parts).await {
+                Ok(()) => return Ok(()),
+                // Some S3-compatible stores cannot copy parts.
+                Err(error) => {
+                    tracing::warn!(%digest, %error, "copying parts on the store failed; concatenating the chunks here");
+                }
+            }
         }
         let mut writer = ObjectWriter::new(&*self.objects, target);
         for chunk in &session.chunks {

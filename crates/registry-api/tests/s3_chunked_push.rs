@@ -1,0 +1,214 @@
+//! A chunked push on S3 sends each byte to the store once: the chunks
+//! become the parts of one multipart upload, copied on the store's side
+//! when the upload closes, and the blob appears whole or not at all. What
+//! cannot be joined that way (small chunks, a store that cannot copy parts)
+//! is still stored right, by concatenating through the registry.
+
+use bytes::Bytes;
+use registry_storage::Store;
+use test_support::{Blob, Fault, FaultProxy, TestRegistry, random_bytes, start_moto, start_upload};
+
+const MIB: usize = 1 << 20;
+
+/// Two replicas over one moto bucket, seen through a proxy that counts
+/// the bytes carried to and from the store.
+struct Setup {
+    _moto: test_support::ChildServer,
+    proxy: FaultProxy,
+    storage: String,
+    replicas: [TestRegistry; 2],
+    client: reqwest::Client,
+}
+
+impl Setup {
+    async fn start(bucket: &str) -> Option<Setup> {
+        let (moto, direct) = start_moto(bucket, "registry").await?;
+        let proxy = FaultProxy::start(&moto.url).await;
+        let storage = proxy.storage_url(&direct);
+        let replicas = [
+            TestRegistry::start(&storage).await,
+            TestRegistry::start(&storage).await,
+        ];
+        Some(Setup {
+            _moto: moto,
+            proxy,
+            storage,
+            replicas,
+            client: reqwest::Client::new(),
+        })
+    }
+
+    /// Opens a session in `repository` and sends `blob` in chunks of
+    /// `sizes` (in turn to each replica); returns the session's location.
+    async fn send_chunks(&self, repository: &str, blob: &Blob, sizes: &[usize]) -> String {
+        assert_eq!(sizes.iter().sum::<usize>(), blob.bytes.len());
+        let started = start_upload(&self.client, &self.replicas[0].url, repository).await;
+        assert_eq!(started.status(), 202);
+        assert_eq!(
+            started.headers()["oci-chunk-min-length"],
+            "5242880",
+            "clients are told the chunk size S3 can join on its side"
+        );
+        let location = started.headers()["location"]
+            .to_str()
+            .expect("Location")
+            .to_owned();
+        let mut offset = 0;
+        for (number, size) in sizes.iter().enumerate() {
+            let replica = &self.replicas[number % 2];
+            let piece = blob.bytes.slice(offset..offset + size);
+            let patched = self
+                .client
+                .patch(format!("{}{location}", replica.url))
+                .header("content-range", format!("{offset}-{}", offset + size - 1))
+                .body(piece)
+                .send()
+                .await
+                .expect("PATCH");
+            assert_eq!(patched.status(), 202, "the chunk at {offset}");
+            offset += size;
+        }
+        location
+    }
+
+    /// Closes the session on the second replica; returns the answer's status.
+    async fn close(&self, location: &str, blob: &Blob) -> u16 {
+        self.client
+            .put(format!(
+                "{}{location}?digest={}",
+                self.replicas[1].url, blob.digest
+            ))
+            .send()
+            .await
+            .expect("PUT")
+            .status()
+            .as_u16()
+    }
+
+    async fn blob_from_each_replica(&self, repository: &str, blob: &Blob) {
+        for replica in &self.replicas {
+            let url = format!("{}/v2/{repository}/blobs/{}", replica.url, blob.digest);
+            let response = self.client.get(&url).send().await.expect("GET");
+            assert_eq!(response.status(), 200, "{url}");
+            let body: Bytes = response.bytes().await.expect("body");
+            assert!(body == blob.bytes, "{url} answered other bytes");
+        }
+    }
+
+    async fn blob_status(&self, repository: &str, blob: &Blob) -> u16 {
+        let url = format!(
+            "{}/v2/{repository}/blobs/{}",
+            self.replicas[0].url, blob.digest
+        );
+        let response = self.client.head(&url).send().await.expect("HEAD");
+        response.status().as_u16()
+    }
+
+    /// No multipart upload left behind to be billed as storage.
+    async fn no_incomplete_multipart_uploads(&self) {
+        let store = Store::open(&self.storage).expect("the store");
+        let left = store
+            .incomplete_multipart_uploads()
+            .await
+            .expect("listing multipart uploads");
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_push_sends_each_byte_to_the_store_once() {
+    let Some(setup) = Setup::start("berth-part-copies").await else {
+        return;
+    };
+    let blob = Blob::new("application/octet-stream", random_bytes(20 * MIB));
+    let location = setup
+        .send_chunks("parts/app", &blob, &[8 * MIB, 5 * MIB, 7 * MIB])
+        .await;
+    let (sent_before, received_before) = setup.proxy.traffic();
+    assert_eq!(setup.close(&location, &blob).await, 201);
+    let (sent, received) = setup.proxy.traffic();
+    assert!(
+        sent - sent_before < 64 * 1024 && received - received_before < 64 * 1024,
+        "closing carried {} bytes to the store and {} back: the chunks crossed again",
+        sent - sent_before,
+        received - received_before
+    );
+    assert!(
+        sent < (20 * MIB + MIB) as u64,
+        "{sent} bytes went to the store for a 20 MiB blob"
+    );
+    setup.blob_from_each_replica("parts/app", &blob).await;
+    let session = setup
+        .client
+        .get(format!("{}{location}", setup.replicas[0].url))
+        .send()
+        .await
+        .expect("GET session");
+    assert_eq!(session.status(), 404, "the closed session is gone");
+    setup.no_incomplete_multipart_uploads().await;
+}
+
+#[tokio::test]
+async fn small_chunks_are_joined_through_the_registry() {
+    let Some(setup) = Setup::start("berth-small-chunks").await else {
+        return;
+    };
+    let blob = Blob::new("application/octet-stream", random_bytes(10 * MIB + 3));
+    let location = setup
+        .send_chunks("parts/small", &blob, &[MIB, 7 * MIB, 2 * MIB + 3])
+        .await;
+    assert_eq!(setup.close(&location, &blob).await, 201);
+    setup.blob_from_each_replica("parts/small", &blob).await;
+    setup.no_incomplete_multipart_uploads().await;
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_copy_parts_still_gets_the_blob() {
+    let Some(setup) = Setup::start("berth-no-part-copy").await else {
+        return;
+    };
+    setup
+        .proxy
+        .set_faults(vec![Fault::failing_with_header("", "x-amz-copy-source")]);
+    let blob = Blob::new("application/octet-stream", random_bytes(12 * MIB));
+    let location = setup
+        .send_chunks("parts/plain", &blob, &[6 * MIB, 6 * MIB])
+        .await;
+    let (sent_before, _) = setup.proxy.traffic();
+    assert_eq!(setup.close(&location, &blob).await, 201);
+    let (sent, _) = setup.proxy.traffic();
+    assert!(
+        sent - sent_before >= (12 * MIB) as u64,
+        "the blob was joined through the registry ({} bytes sent)",
+        sent - sent_before
+    );
+    setup.blob_from_each_replica("parts/plain", &blob).await;
+    setup.no_incomplete_multipart_uploads().await;
+}
+
+#[tokio::test]
+async fn a_close_that_fails_midway_shows_nothing_and_can_be_sent_again() {
+    let Some(setup) = Setup::start("berth-failing-parts").await else {
+        return;
+    };
+    let blob = Blob::new("application/octet-stream", random_bytes(16 * MIB));
+    let location = setup
+        .send_chunks("parts/retry", &blob, &[6 * MIB, 6 * MIB, 4 * MIB])
+        .await;
+    // Every part, copied or sent, fails: no way to join the chunks.
+    setup.proxy.set_faults(vec![Fault::failing("partNumber")]);
+    let status = setup.close(&location, &blob).await;
+    assert!(
+        (500..600).contains(&status),
+        "a close the store refused answered {status}"
+    );
+    assert_eq!(
+        setup.blob_status("parts/retry", &blob).await,
+        404,
+        "nothing is visible of a blob whose parts failed"
+    );
+    setup.proxy.set_faults(Vec::new());
+    setup.no_incomplete_multipart_uploads().await;
+    assert_eq!(setup.close(&location, &blob).await, 201);
+    setup.blob_from_each_replica("parts/retry", &blob).await;
+}

@@ -1,0 +1,131 @@
+//! What Berth asks of S3 beyond `ObjectStore`: requests object_store has no
+//! call for (listing incomplete multipart uploads, copying a byte range of
+//! one object into a part of another on the store's side), signed with the
+//! store's own credentials and sent by one shared client.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use object_store::signer::{Method, SignedUrlOptions, Signer};
+use reqwest::header::{HeaderName, HeaderValue};
+
+use crate::StorageError;
+
+/// How long a signed request stays valid; it is sent at once.
+const SIGNED_FOR: Duration = Duration::from_secs(300);
+
+/// One S3 bucket as object_store sees it, and what is needed to send it
+/// the requests object_store cannot.
+#[derive(Debug)]
+pub(crate) struct S3 {
+    pub(crate) store: Arc<AmazonS3>,
+    bucket: String,
+    client: reqwest::Client,
+}
+
+/// The parts of S3's `CopyPartResult` that matter here.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CopyPartResult {
+    e_tag: String,
+}
+
+pub(crate) fn backend(reason: String) -> StorageError {
+    StorageError::Backend(object_store::Error::Generic {
+        store: "S3",
+        source: reason.into(),
+    })
+}
+
+impl S3 {
+    /// `limit` bounds connecting and each wait for the store's next bytes,
+    /// as for object_store's own requests (`--storage-timeout`).
+    pub(crate) fn new(store: Arc<AmazonS3>, bucket: &str, limit: Option<Duration>) -> Self {
+        let mut client = reqwest::Client::builder();
+        if let Some(limit) = limit {
+            client = client
+                .read_timeout(limit)
+                .connect_timeout(limit.min(Duration::from_secs(5)));
+        }
+        S3 {
+            store,
+            bucket: bucket.to_owned(),
+            // Only fails where TLS cannot be set up at all.
+            client: client.build().unwrap_or_default(),
+        }
+    }
+
+    /// Sends one request signed for `key`, and returns the body of its
+    /// successful answer; `what` names it in errors.
+    pub(crate) async fn send_signed(
+        &self,
+        method: Method,
+        key: &Path,
+        options: SignedUrlOptions,
+        what: &str,
+    ) -> Result<String, StorageError> {
+        let url = self
+            .store
+            .signed_url_opts(method.clone(), key, SIGNED_FOR, &options)
+            .await?;
+        let response = self
+            .client
+            .request(method, url)
+            .headers(options.signed_headers)
+            .send()
+            .await
+            .map_err(|error| backend(format!("{what}: {error}")))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| backend(format!("{what}: {error}")))?;
+        if !status.is_success() {
+            return Err(backend(format!("{what} answered {status}: {text}")));
+        }
+        Ok(text)
+    }
+
+    /// Copies `range` of the object at `source` into part `part` (from 1)
+    /// of the multipart upload `upload_id` of `target`, on the store's side:
+    /// no byte passes through here. Returns the part's ETag.
+    pub(crate) async fn copy_part(
+        &self,
+        target: &Path,
+        upload_id: &str,
+        part: usize,
+        source: &Path,
+        range: Range<u64>,
+    ) -> Result<String, StorageError> {
+        let what = format!("copying {source} bytes {range:?} into part {part} of {target}");
+        let copy_source = format!("{}/{}", self.bucket, source);
+        let copy_range = format!("bytes={}-{}", range.start, range.end - 1);
+        let options = SignedUrlOptions::default()
+            .with_query([
+                ("partNumber", part.to_string()),
+                ("uploadId", upload_id.to_owned()),
+            ])
+            .with_signed_header(
+                HeaderName::from_static("x-amz-copy-source"),
+                header_value(&copy_source)?,
+            )
+            .with_signed_header(
+                HeaderName::from_static("x-amz-copy-source-range"),
+                header_value(&copy_range)?,
+            );
+        let text = self
+            .send_signed(Method::PUT, target, options, &what)
+            .await?;
+        // S3 may answer 200 and report a failed copy in the body.
+        let result: CopyPartResult = quick_xml::de::from_str(&text)
+            .map_err(|error| backend(format!("{what}: unreadable answer ({error}): {text}")))?;
+        Ok(result.e_tag)
+    }
+}
+
+fn header_value(value: &str) -> Result<HeaderValue, StorageError> {
+    HeaderValue::from_str(value).map_err(|error| backend(format!("header {value:?}: {error}")))
+}
