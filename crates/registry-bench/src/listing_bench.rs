@@ -83,7 +83,7 @@ pub async fn compare(
     let root = scratch.join("listing-store");
     eprintln!("listing: generating {repositories} repositories and one of {tags} tags");
     generate(&root, repositories, tags).await?;
-    let berth = crate::start_berth(&binaries.join("registry-api"), &root).await;
+    let berth = crate::start_berth(&binaries.join("registry-api"), root.as_os_str()).await;
     let distribution = start_docker_registry(&root)
         .await
         .context("docker-registry is not installed")?;

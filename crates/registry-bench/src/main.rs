@@ -12,6 +12,7 @@ mod listing_bench;
 mod load;
 mod raw_http;
 mod report;
+mod s3_bench;
 mod skopeo_bench;
 mod transfers;
 mod ui_bench;
@@ -58,12 +59,15 @@ struct Options {
     /// The listing part's store, REPOSITORIESxTAGS as for `--ui-shape`.
     #[arg(long, default_value = "10000x10000")]
     listing_shape: gc_bench::Shape,
+    /// Size of the blob of the S3 part, in MiB (moto holds it in memory).
+    #[arg(long, default_value_t = 256)]
+    s3_blob_mib: u64,
     /// Parts to run (default: all).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,pull,concurrency,image,rates,auth,gc,ui,listing"
+        default_value = "push,pull,concurrency,image,rates,auth,gc,ui,listing,s3"
     )]
     parts: Vec<Part>,
     /// The registry-api binary (default: beside this one).
@@ -92,6 +96,8 @@ enum Part {
     Ui,
     /// The catalog and a long tag list, whole and page by page.
     Listing,
+    /// Pushes and pulls with each registry on S3 (`moto_server`).
+    S3,
 }
 
 /// The two registries under test, started once for the whole run.
@@ -146,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("docker-registry is not installed: apt-get install docker-registry");
     };
     let registries = Registries {
-        berth: start_berth(&binary, &berth_root).await,
+        berth: start_berth(&binary, berth_root.as_os_str()).await,
         berth_root,
         distribution,
         distribution_root,
@@ -271,6 +277,14 @@ async fn main() -> anyhow::Result<()> {
             &mut report,
         )
         .await?;
+    }
+    if wanted(Part::S3) {
+        let workload = s3_bench::S3Workload {
+            blob_mib: options.s3_blob_mib,
+            chunk_mib: options.chunk_mib,
+            repetitions: options.repetitions,
+        };
+        s3_bench::compare(&binary, work.path(), &workload, &mut report).await?;
     }
     report.print();
     Ok(())
@@ -458,10 +472,11 @@ async fn authenticated_rates(
         .arg(&htpasswd)
         .env("RUST_LOG", "warn");
     let _auth = ChildServer::spawn(command, auth_port, "", "auth-service").await;
+    let endpoint = format!("http://127.0.0.1:{auth_port}");
     let berth = start_berth_with(
         binary,
-        &registries.berth_root,
-        Some(format!("http://127.0.0.1:{auth_port}")),
+        registries.berth_root.as_os_str(),
+        &["--auth-endpoint", &endpoint],
     )
     .await;
     let Some(distribution) =
@@ -493,21 +508,21 @@ async fn authenticated_rates(
     Ok(rates)
 }
 
-async fn start_berth(binary: &std::path::Path, storage: &std::path::Path) -> ChildServer {
-    start_berth_with(binary, storage, None).await
+async fn start_berth(binary: &std::path::Path, storage: &std::ffi::OsStr) -> ChildServer {
+    start_berth_with(binary, storage, &[]).await
 }
 
+/// A release registry-api on `storage`, given `arguments` beside the
+/// listen addresses.
 async fn start_berth_with(
     binary: &std::path::Path,
-    storage: &std::path::Path,
-    auth: Option<String>,
+    storage: &std::ffi::OsStr,
+    arguments: &[&str],
 ) -> ChildServer {
     let (port, admin) = (free_port(), free_port());
     let mut command = std::process::Command::new(binary);
-    if let Some(endpoint) = auth {
-        command.arg("--auth-endpoint").arg(endpoint);
-    }
     command
+        .args(arguments)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--admin-listen")

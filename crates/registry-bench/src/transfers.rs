@@ -202,10 +202,14 @@ pub async fn pull(base: &str, digest: &Digest, size: u64) -> anyhow::Result<f64>
     download(&format!("{base}/v2/{REPOSITORY}/blobs/{digest}"), size).await
 }
 
-/// Downloads `url`, discarding the bytes; MiB/s.
+/// Downloads `url`, following a redirect to the store as clients do,
+/// discarding the bytes; MiB/s, the redirect's round trip included.
 pub async fn download(url: &str, expected: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let response = send("GET", url.to_owned(), Vec::new()).await?;
+    let mut response = send("GET", url.to_owned(), Vec::new()).await?;
+    if let (307 | 302, Some(location)) = (response.status, response.header("location")) {
+        response = send("GET", location.to_owned(), Vec::new()).await?;
+    }
     response.expect(200, &format!("GET {url}"))?;
     ensure!(
         response.body_bytes == expected,

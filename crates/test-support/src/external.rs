@@ -96,7 +96,7 @@ async fn wait_until_ready(url: &str, child: &mut Child, name: &str) {
 /// Debian's `docker-registry` serving the filesystem store at `root`, with
 /// deletes enabled; `None` where it is not installed (outside CI).
 pub async fn start_docker_registry(root: &Path) -> Option<ChildServer> {
-    start_distribution(root, None).await
+    start_distribution(root, &filesystem_storage(root), None).await
 }
 
 /// The same, checking every request against a (bcrypt) htpasswd file.
@@ -104,10 +104,41 @@ pub async fn start_docker_registry_with_htpasswd(
     root: &Path,
     htpasswd: &Path,
 ) -> Option<ChildServer> {
-    start_distribution(root, Some(htpasswd)).await
+    start_distribution(root, &filesystem_storage(root), Some(htpasswd)).await
 }
 
-async fn start_distribution(root: &Path, htpasswd: Option<&Path>) -> Option<ChildServer> {
+/// `docker-registry` on bucket `bucket` of the `moto_server` at
+/// `moto_url`, under `prefix`; its config is written beside `work`. With
+/// `redirect`, blob `GET`s are sent to presigned URLs of the store (its
+/// default on S3); without, it serves the bytes itself.
+pub async fn start_docker_registry_on_s3(
+    work: &Path,
+    moto_url: &str,
+    (bucket, prefix): (&str, &str),
+    redirect: bool,
+) -> Option<ChildServer> {
+    let mut storage = format!(
+        "  s3:\n    region: us-east-1\n    regionendpoint: {moto_url}\n    bucket: {bucket}\n    \
+         rootdirectory: /{prefix}\n    accesskey: test\n    secretkey: test\n    secure: false\n    \
+         v4auth: true\n"
+    );
+    if !redirect {
+        storage.push_str("  redirect:\n    disable: true\n");
+    }
+    start_distribution(work, &storage, None).await
+}
+
+fn filesystem_storage(root: &Path) -> String {
+    format!("  filesystem:\n    rootdirectory: {}\n", root.display())
+}
+
+/// `docker-registry` with `storage` (the YAML under `storage:`), its
+/// config written beside `root`.
+async fn start_distribution(
+    root: &Path,
+    storage: &str,
+    htpasswd: Option<&Path>,
+) -> Option<ChildServer> {
     let tool = require_tool("docker-registry")?;
     let port = free_port();
     let config = root.with_extension(format!("{port}.distribution.yml"));
@@ -120,14 +151,18 @@ async fn start_distribution(root: &Path, htpasswd: Option<&Path>) -> Option<Chil
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-             delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-tests\n{auth}",
-            root.display()
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n{storage}  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: berth-tests\n{auth}"
         ),
     )
     .expect("writing the docker-registry config");
     let mut command = tool.command();
-    command.arg("serve").arg(&config);
+    // Its AWS SDK refuses to start with a CA bundle set (its HTTP client
+    // cannot take one), and the stores here speak plain HTTP on loopback.
+    command
+        .arg("serve")
+        .arg(&config)
+        .env_remove("AWS_CA_BUNDLE");
     Some(ChildServer::spawn(command, port, "/v2/", "docker-registry").await)
 }
 

@@ -28,7 +28,7 @@ pub use docker::Docker;
 pub use edge::{Edge, REGISTRY_NAME, UI_NAME, workspace_root};
 pub use external::{
     ChildServer, abandon_multipart_upload, free_port, start_docker_registry,
-    start_docker_registry_with_htpasswd, start_moto,
+    start_docker_registry_on_s3, start_docker_registry_with_htpasswd, start_moto,
 };
 pub use fault_proxy::{Fault, FaultProxy};
 pub use held_replica::HeldReplica;
