@@ -7,6 +7,11 @@
 //! When a replica stops answering (frozen, partitioned), renewals fail or
 //! hang, and the sweep is stopped before the last confirmed lease can have
 //! run out anywhere, whatever the outcome of the calls in flight.
+//!
+//! Once the lease is recorded, the replicas announced in the store are
+//! compared with those that took it: a replica that may be accepting
+//! writes and was not told (missing from `--admin-endpoints`) stops the
+//! collection before anything is swept.
 
 use std::time::Duration;
 
@@ -17,6 +22,7 @@ use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use registry_proto::maintenance::{
     AcquireReadOnlyRequest, ReleaseReadOnlyRequest, RenewReadOnlyRequest,
 };
+use registry_storage::Store;
 use service_runtime::token::SharedToken;
 use tonic::transport::Channel;
 
@@ -38,7 +44,15 @@ pub struct LeaseSet {
     /// When the first acquire request was sent: no replica's lease can end
     /// before this plus the time to live.
     requested_at: Instant,
+    /// The ids the replicas answered the acquire with.
+    told: Vec<String>,
 }
+
+/// Covers the store's rounding of modification times (a second on S3).
+const CLOCK_SLACK: Duration = Duration::from_secs(2);
+/// An announcement this long past its freshness is a replica that died
+/// without withdrawing it, and is removed.
+const FORGOTTEN_AFTER: Duration = Duration::from_secs(3600);
 
 /// Kept back from the time to live when deciding how long the lease is
 /// certainly in force (clock rates, the last operation in flight).
@@ -80,13 +94,14 @@ impl LeaseSet {
         }
         window_opens();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
-        let set = LeaseSet {
+        let mut set = LeaseSet {
             replicas,
             lease_id: uuid::Uuid::new_v4().to_string(),
             holder: format!("gc-worker@{host}:{}", std::process::id()),
             ttl,
             token,
             requested_at: Instant::now(),
+            told: Vec::new(),
         };
         for (index, replica) in set.replicas.iter().enumerate() {
             let request = set.request(AcquireReadOnlyRequest {
@@ -95,18 +110,51 @@ impl LeaseSet {
                 ttl_seconds: ttl.as_secs().max(1),
                 reason: "garbage collection".to_owned(),
             });
-            if let Err(status) = replica.client.clone().acquire_read_only(request).await {
-                tracing::error!(endpoint = %replica.endpoint, code = ?status.code(), message = status.message(), "a replica refused the read-only lease");
-                set.release_on(&set.replicas[..=index]).await;
-                bail!(
-                    "replica {} refused the read-only lease: {}",
-                    replica.endpoint,
-                    status.message()
-                );
+            match replica.client.clone().acquire_read_only(request).await {
+                Ok(granted) => set.told.push(granted.into_inner().replica_id),
+                Err(status) => {
+                    tracing::error!(endpoint = %replica.endpoint, code = ?status.code(), message = status.message(), "a replica refused the read-only lease");
+                    set.release_on(&set.replicas[..=index]).await;
+                    bail!(
+                        "replica {} refused the read-only lease: {}",
+                        replica.endpoint,
+                        status.message()
+                    );
+                }
             }
         }
         tracing::info!(replicas = set.replicas.len(), holder = %set.holder, "registry read-only");
         Ok(set)
+    }
+
+    /// Fails when a replica announced in the store may be accepting writes
+    /// and did not take the lease. Read after the lease was recorded: a
+    /// replica announcing itself later reads the lease after announcing.
+    /// Removes announcements long dead.
+    pub async fn check_every_replica_told(&self, store: &Store) -> anyhow::Result<()> {
+        let now = store.clock().await?;
+        for replica in store.announced_replicas().await? {
+            if self.told.contains(&replica.id) {
+                continue;
+            }
+            if replica.may_write_at(now, CLOCK_SLACK) {
+                let age = now.duration_since(replica.announced).unwrap_or_default();
+                bail!(
+                    "replica {} (admin {}, announced {} s ago) serves this store but is not in \
+                     --admin-endpoints, so it was not told of the read-only window and nothing \
+                     was collected: add its admin address to --admin-endpoints, or stop it",
+                    replica.id,
+                    replica.admin,
+                    age.as_secs()
+                );
+            }
+            if replica.may_write_at(now, FORGOTTEN_AFTER) {
+                continue;
+            }
+            tracing::info!(replica = %replica.id, admin = %replica.admin, "removing the announcement of a replica gone for an hour");
+            store.withdraw_replica(&replica.id).await?;
+        }
+        Ok(())
     }
 
     /// Renews every replica's lease every third of its time to live.

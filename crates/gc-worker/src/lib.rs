@@ -86,6 +86,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     // dropped, so it stops before the registry becomes writable again.
     let mut trash = store.trash();
     let inside = std::panic::AssertUnwindSafe(async {
+        lease.check_every_replica_told(&store).await?;
         store.adopt_leftover_trash(&mut trash).await?;
         tracing::info!("marking what the tags reach, from a listing inside the window");
         let marking = Instant::now();

@@ -286,6 +286,67 @@ async fn stale_uploads_and_emptied_repositories_go(backend: Backend) {
     assert_store_sound(&backend.storage).await;
 }
 
+on_both_backends!(
+    a_replica_left_out_of_the_admin_endpoints_stops_the_collection,
+    a_replica_left_out_of_the_admin_endpoints_stops_the_collection_on_files,
+    a_replica_left_out_of_the_admin_endpoints_stops_the_collection_on_s3
+);
+
+/// Two replicas serve the store and gc-worker is told of one: the other
+/// would keep writing through the window (it reads the lease in the store
+/// only every ten seconds), so nothing is collected, the error names it,
+/// and both replicas write again at once. Told of both, the same
+/// collection runs.
+async fn a_replica_left_out_of_the_admin_endpoints_stops_the_collection(backend: Backend) {
+    let (told, forgotten) = (
+        TestRegistry::start(&backend.storage).await,
+        TestRegistry::start(&backend.storage).await,
+    );
+    let client = reqwest::Client::new();
+    let garbage = Image::random(1, 512);
+    push_image(&client, &told.url, "left/out", "v1", &garbage).await;
+    let digest = garbage.manifest.digest.to_string();
+    assert_eq!(
+        delete(format!("{}/v2/left/out/manifests/{digest}", told.url)).await,
+        202
+    );
+    let_the_store_clock_tick().await;
+
+    let refused = gc_worker::run_once(
+        &config(&backend.storage, &[admin(&told)]),
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("a collection that one replica was not told of");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains(&forgotten.admin_addr.to_string())
+            && message.contains("--admin-endpoints"),
+        "the error names the replica left out and what to do: {message}"
+    );
+    for replica in [&told, &forgotten] {
+        let layer = &garbage.layers[0];
+        assert_eq!(
+            status_of(format!(
+                "{}/v2/left/out/blobs/{}",
+                replica.url, layer.digest
+            ))
+            .await,
+            200,
+            "nothing was collected"
+        );
+        let started = test_support::start_upload(&client, &replica.url, "left/out").await;
+        assert_eq!(started.status(), 202, "writable again at once");
+    }
+
+    let report = collect(&backend.storage, &[admin(&told), admin(&forgotten)]).await;
+    assert_eq!(
+        report.blobs_deleted, 3,
+        "config, layer and manifest: {report:?}"
+    );
+    assert_store_sound(&backend.storage).await;
+}
+
 /// A push cut off by a killed replica leaves an incomplete multipart upload
 /// on S3: a dry run counts it and a collection aborts it. (moto_server
 /// dates every upload in 2010, so the age limit is covered by the unit

@@ -18,6 +18,8 @@ pub struct App {
     pub auth: Option<Arc<AuthGate>>,
     /// Upload bodies copied at once.
     pub upload_slots: UploadSlots,
+    /// This process's id among the replicas announced in the store.
+    pub replica_id: String,
 }
 
 /// Cheap-to-clone handle on [`App`], the axum state.
@@ -36,6 +38,7 @@ impl AppState {
             write_gate,
             auth,
             upload_slots,
+            replica_id: uuid::Uuid::new_v4().to_string(),
         }))
     }
 }

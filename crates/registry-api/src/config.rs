@@ -38,6 +38,14 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_REDIRECT_BLOBS", value_parser = humantime::parse_duration)]
     pub redirect_blobs: Option<std::time::Duration>,
 
+    /// How often this replica announces itself in the store and reads the
+    /// read-only lease there. gc-worker tells every replica of a window at
+    /// once; this check catches what was recorded without telling it. A
+    /// replica whose checks fail for twice this long refuses writes until
+    /// one succeeds.
+    #[arg(long, env = "REGISTRY_LEASE_CHECK_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub lease_check_interval: std::time::Duration,
+
     /// Upload bodies copied at once; more wait their turn (up to 30 s, then
     /// 503). Each holds up to 8 MiB on a local store and about 24 MiB on
     /// S3, so this bounds the memory uploads take.
@@ -113,6 +121,7 @@ impl Config {
             storage: storage.into(),
             storage_timeout: std::time::Duration::from_secs(30),
             redirect_blobs: None,
+            lease_check_interval: std::time::Duration::from_secs(10),
             max_concurrent_uploads: 16,
             auth_endpoint: None,
             auth_token: None,

@@ -90,16 +90,24 @@ pub async fn run(
         auth,
         UploadSlots::new(config.max_concurrent_uploads),
     );
-    match state.store.read_lease().await {
-        Ok(lease) => state.write_gate.observe(lease),
-        Err(error) => {
-            tracing::error!(%error, "cannot read the maintenance lease at start; writes wait until it is read")
-        }
+    let admin = admin_listener
+        .local_addr()
+        .map_err(ServeError::Http)?
+        .to_string();
+    if !maintenance::check_lease(&state, &admin, config.lease_check_interval).await {
+        tracing::error!(
+            "cannot check the maintenance lease at start; writes wait until it is read"
+        );
     }
     if let mode @ write_gate::Mode::Maintenance(_) = state.write_gate.mode() {
         tracing::warn!(mode = %write_gate::mode_header(&mode), "starting inside a maintenance window");
     }
-    tokio::spawn(maintenance::follow_lease(state.clone(), shutdown.clone()));
+    let lease_checks = tokio::spawn(maintenance::follow_lease(
+        state.clone(),
+        admin,
+        config.lease_check_interval,
+        shutdown.clone(),
+    ));
     if config.read_only_on_boot {
         tracing::warn!("starting read-only: pushes and deletes are refused");
     }
@@ -117,7 +125,7 @@ pub async fn run(
         shutdown.clone(),
     );
     let admin = admin::serve(admin_listener, state, admin_token, shutdown.clone());
-    let (http, admin) = tokio::join!(http, admin);
+    let (http, admin, _) = tokio::join!(http, admin, lease_checks);
     http.map_err(ServeError::Http)?;
     admin.map_err(ServeError::Admin)?;
     tracing::info!("registry-api stopped");

@@ -25,8 +25,8 @@ const CUT_LIMIT: Duration = Duration::from_secs(5);
 
 /// How many recent garbage collection reports `Status` answers.
 const RECENT_GC_REPORTS: usize = 20;
-/// How often each replica reads the lease record from the store.
-pub const LEASE_REFRESH: Duration = Duration::from_secs(1);
+/// For how many check intervals one successful lease check vouches.
+const CHECKS_VOUCHED: u32 = 2;
 
 /// The gRPC service over this replica's store and write gate.
 #[derive(Debug, Clone)]
@@ -59,12 +59,13 @@ fn storage(error: registry_storage::StorageError) -> Status {
     Status::unavailable(format!("the store did not answer: {error}"))
 }
 
-fn to_proto(record: &LeaseRecord) -> Lease {
+fn to_proto(record: &LeaseRecord, replica_id: &str) -> Lease {
     Lease {
         lease_id: record.lease_id.clone(),
         holder: record.holder.clone(),
         reason: record.reason.clone(),
         expires_at_unix_ms: record.expires_at_unix_ms,
+        replica_id: replica_id.to_owned(),
     }
 }
 
@@ -178,7 +179,7 @@ impl Maintenance for MaintenanceService {
         {
             return Err(not_drained("upload hashes still being saved"));
         }
-        Ok(Response::new(to_proto(&granted)))
+        Ok(Response::new(to_proto(&granted, &self.state.replica_id)))
     }
 
     async fn renew_read_only(
@@ -211,7 +212,7 @@ impl Maintenance for MaintenanceService {
             })
             .await?
             .expect("renewing always records a state");
-        Ok(Response::new(to_proto(&renewed)))
+        Ok(Response::new(to_proto(&renewed, &self.state.replica_id)))
     }
 
     async fn release_read_only(
@@ -271,7 +272,7 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(StatusResponse {
             read_only: mode != Mode::ReadWrite,
             lease: match &mode {
-                Mode::Maintenance(record) => Some(to_proto(record)),
+                Mode::Maintenance(record) => Some(to_proto(record, &self.state.replica_id)),
                 _ => None,
             },
             writes_in_flight: self.write_gate().writes_in_flight(),
@@ -282,21 +283,54 @@ impl Maintenance for MaintenanceService {
     }
 }
 
-/// Reads the lease record every second until `shutdown`, so a window
-/// acquired through another replica (or before this one restarted) is
-/// honoured here too, and an expired one ends here too.
-pub async fn follow_lease(state: AppState, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(LEASE_REFRESH);
+/// One lease check: announces this replica in the store, then reads the
+/// lease. In that order: gc-worker records a lease before it reads the
+/// announcements, so a replica it did not see as announced reads the lease
+/// after it was recorded. On success the view is fresh for
+/// [`CHECKS_VOUCHED`] intervals from the check's start.
+pub async fn check_lease(state: &AppState, admin: &str, interval: Duration) -> bool {
+    let started = tokio::time::Instant::now();
+    let vouched = interval * CHECKS_VOUCHED;
+    let checked = async {
+        state
+            .store
+            .announce_replica(&state.replica_id, admin, vouched)
+            .await?;
+        state.store.read_lease().await
+    };
+    match checked.await {
+        Ok(lease) => {
+            state.write_gate.confirm(lease, started + vouched);
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot check the maintenance lease in the store; writes stop if this lasts");
+            false
+        }
+    }
+}
+
+/// Checks the lease every `interval`, and at once when a write found the
+/// view stale, until `shutdown`; then withdraws this replica's
+/// announcement.
+pub async fn follow_lease(
+    state: AppState,
+    admin: String,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.reset();
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
+            () = state.write_gate.check_wanted() => {}
         }
-        match state.store.read_lease().await {
-            Ok(lease) => state.write_gate.observe(lease),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the maintenance lease; keeping the last one seen")
-            }
-        }
+        check_lease(&state, &admin, interval).await;
+    }
+    if let Err(error) = state.store.withdraw_replica(&state.replica_id).await {
+        tracing::warn!(%error, "the replica's announcement was not withdrawn; it ages out");
     }
 }

@@ -2,9 +2,13 @@
 //! are in flight. Pulls never pass through here.
 //!
 //! The registry is read-only while `--read-only-on-boot` holds, while a
-//! maintenance lease (recorded in the store, refreshed from it every
-//! second) has not expired, and, at start, until the lease has been read
-//! once. A write first counts itself in flight, then looks at the mode;
+//! maintenance lease has not expired, and whenever this replica's view of
+//! the lease is not fresh: at start until the lease is first read, and
+//! later when no lease check has succeeded for two check intervals (a
+//! store that does not answer, a process that was frozen). gc-worker tells
+//! every replica of a lease over gRPC at once; the checks (see
+//! `maintenance::follow_lease`) catch what was recorded without a notice.
+//! A write first counts itself in flight, then looks at the mode;
 //! entering read-only first sets the mode, then waits for the count to
 //! drop: whichever comes second sees the other.
 //!
@@ -24,15 +28,21 @@ use registry_storage::{LeaseRecord, now_unix_ms};
 
 /// Seconds a writer refused by `--read-only-on-boot` is told to wait.
 const BOOT_RETRY_AFTER_SECONDS: u64 = 60;
-/// Seconds a writer refused before the lease was first read is told to wait.
+/// Seconds a writer refused while the lease view is stale is told to wait.
 const UNKNOWN_RETRY_AFTER_SECONDS: u64 = 1;
 
-/// Opens or closes the registry to writes.
+/// Opens or closes the registry to writes. The default gate follows no
+/// lease (in-process tests without a store to check).
 #[derive(Debug, Default)]
 pub struct WriteGate {
     read_only_on_boot: AtomicBool,
-    /// Writes wait until the lease has been read from the store once.
-    lease_unknown: AtomicBool,
+    /// Whether writes need a fresh view of the lease.
+    follows_lease: bool,
+    /// Until when the last lease check vouches for the view; `None`
+    /// before the first.
+    view_fresh_until: Mutex<Option<Instant>>,
+    /// Woken when a write finds the view stale, to check at once.
+    check_wanted: tokio::sync::Notify,
     lease: RwLock<Option<LeaseRecord>>,
     /// The lease id this replica saw last, and when it first saw it: the
     /// window's age so far, which `Retry-After` is derived from.
@@ -74,14 +84,38 @@ pub enum Mode {
 }
 
 impl WriteGate {
-    /// A gate that refuses writes until [`WriteGate::observe`] is first
+    /// A gate that refuses writes until [`WriteGate::confirm`] is first
     /// called with what the store holds.
     pub fn new(read_only_on_boot: bool) -> Self {
         WriteGate {
             read_only_on_boot: AtomicBool::new(read_only_on_boot),
-            lease_unknown: AtomicBool::new(true),
+            follows_lease: true,
             ..WriteGate::default()
         }
+    }
+
+    /// Takes in the lease state a lease check read from the store, and
+    /// that the view is fresh until `fresh_until`.
+    pub fn confirm(&self, lease: Option<LeaseRecord>, fresh_until: Instant) {
+        self.observe(lease);
+        let mut fresh = self.view_fresh_until.lock().expect("never poisoned");
+        if fresh.is_none_or(|known| known < fresh_until) {
+            *fresh = Some(fresh_until);
+        }
+    }
+
+    /// Done when a write found the view stale and wants a lease check.
+    pub async fn check_wanted(&self) {
+        self.check_wanted.notified().await;
+    }
+
+    fn view_is_fresh(&self) -> bool {
+        !self.follows_lease
+            || self
+                .view_fresh_until
+                .lock()
+                .expect("never poisoned")
+                .is_some_and(|until| Instant::now() < until)
     }
 
     /// Switches the `--read-only-on-boot` mode on or off.
@@ -89,9 +123,10 @@ impl WriteGate {
         self.read_only_on_boot.store(read_only, Ordering::SeqCst);
     }
 
-    /// Takes in the lease state read from the store (`None`: no lease was
+    /// Takes in a lease state read from the store (`None`: no lease was
     /// ever taken) or just recorded by this replica. Only a newer version
-    /// replaces the one known.
+    /// replaces the one known. The view's freshness is not extended: only
+    /// a lease check does that.
     pub fn observe(&self, lease: Option<LeaseRecord>) {
         let mut known = self.lease.write().expect("never poisoned");
         if let Some(lease) = lease
@@ -113,7 +148,6 @@ impl WriteGate {
             // A lease id used again later is another window.
             *self.window_seen.lock().expect("never poisoned") = None;
         }
-        self.lease_unknown.store(false, Ordering::SeqCst);
         metrics::gauge!("registry_read_only").set(
             if active || self.read_only_on_boot.load(Ordering::SeqCst) {
                 1.0
@@ -132,7 +166,7 @@ impl WriteGate {
         if self.read_only_on_boot.load(Ordering::SeqCst) {
             return Mode::ReadOnlyOnBoot;
         }
-        if self.lease_unknown.load(Ordering::SeqCst) {
+        if !self.view_is_fresh() {
             return Mode::LeaseUnknown;
         }
         Mode::ReadWrite
@@ -153,10 +187,13 @@ impl WriteGate {
                 "the registry is read-only (started with --read-only-on-boot); pulls work, pushes and deletes do not".to_owned(),
                 BOOT_RETRY_AFTER_SECONDS,
             ),
-            Mode::LeaseUnknown => (
-                "the registry cannot read its maintenance state from the store yet; retry shortly".to_owned(),
-                UNKNOWN_RETRY_AFTER_SECONDS,
-            ),
+            Mode::LeaseUnknown => {
+                self.check_wanted.notify_one();
+                (
+                    "the registry cannot read its maintenance state from the store right now; retry shortly".to_owned(),
+                    UNKNOWN_RETRY_AFTER_SECONDS,
+                )
+            }
             Mode::Maintenance(lease) => {
                 let remaining_ms = (lease.expires_at_unix_ms - now_unix_ms()).max(0);
                 let remaining = u64::try_from(remaining_ms / 1000 + 1).unwrap_or(1);
@@ -246,8 +283,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn writes_wait_until_the_lease_was_read_once() {
+    #[tokio::test(start_paused = true)]
+    async fn writes_wait_for_a_lease_check_and_stop_when_checks_stop() {
         let gate = WriteGate::new(false);
         assert_eq!(gate.mode(), Mode::LeaseUnknown);
         assert_eq!(
@@ -255,12 +292,30 @@ mod tests {
             ErrorCode::Unavailable
         );
         gate.observe(None);
+        assert_eq!(
+            gate.mode(),
+            Mode::LeaseUnknown,
+            "a notice is not a check of the store"
+        );
+        gate.confirm(None, Instant::now() + Duration::from_secs(20));
+        assert!(gate.begin_write().is_ok());
+        tokio::time::advance(Duration::from_secs(19)).await;
+        assert!(gate.begin_write().is_ok());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            gate.begin_write().is_err(),
+            "no check for its whole freshness: writes stop"
+        );
+        tokio::time::timeout(Duration::from_millis(1), gate.check_wanted())
+            .await
+            .expect("the refused write asked for a check");
+        gate.confirm(None, Instant::now() + Duration::from_secs(20));
         assert!(gate.begin_write().is_ok());
     }
 
     #[test]
     fn only_a_newer_lease_state_replaces_the_known_one() {
-        let gate = WriteGate::new(false);
+        let gate = WriteGate::default();
         gate.observe(Some(lease(5, false)));
         assert!(matches!(gate.mode(), Mode::Maintenance(_)));
         // A slow read that started before the lease was granted.
@@ -287,7 +342,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retry_after_grows_with_the_window_not_with_the_time_to_live() {
-        let gate = WriteGate::new(false);
+        let gate = WriteGate::default();
         gate.observe(Some(lease(1, false)));
         assert_eq!(retry_after(&gate), 1, "a new window may end at once");
         tokio::time::advance(Duration::from_secs(20)).await;

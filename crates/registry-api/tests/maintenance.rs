@@ -1,7 +1,8 @@
 //! The read-only lease through the admin gRPC port: writes refused with 503
 //! while pulls work, on every replica of the store (and one restarted inside
 //! the window), the lease ending by itself, only the holder renewing or
-//! releasing, and the admin token.
+//! releasing, and the admin token; replicas that check the store only at
+//! their interval when idle, and stop writing when they cannot check.
 
 use std::time::Duration;
 
@@ -27,6 +28,13 @@ fn acquire(lease_id: &str, holder: &str, ttl_seconds: u64) -> AcquireReadOnlyReq
     }
 }
 
+/// A replica that checks the lease in the store every `interval`.
+async fn replica_checking_every(storage: &str, interval: Duration) -> TestRegistry {
+    let mut config = registry_api::Config::with_storage(storage);
+    config.lease_check_interval = interval;
+    TestRegistry::start_with(config).await
+}
+
 async fn upload_start(registry: &TestRegistry) -> reqwest::Response {
     test_support::start_upload(&reqwest::Client::new(), &registry.url, "r").await
 }
@@ -35,9 +43,10 @@ async fn upload_start(registry: &TestRegistry) -> reqwest::Response {
 async fn a_lease_stops_writes_on_every_replica_and_keeps_pulls() {
     let store = tempfile::tempdir().expect("temporary directory");
     let storage = store.path().to_str().expect("utf-8");
+    // Told only `a`: `b` learns of the window at its next check.
     let (a, b) = (
         TestRegistry::start(storage).await,
-        TestRegistry::start(storage).await,
+        replica_checking_every(storage, Duration::from_secs(1)).await,
     );
     let image = Image::random(1, 100);
     push_image(&reqwest::Client::new(), &a.url, "r", "v1", &image).await;
@@ -90,7 +99,7 @@ async fn a_lease_stops_writes_on_every_replica_and_keeps_pulls() {
         .expect("delete");
     assert_eq!(deleted.status(), 503);
 
-    let c = TestRegistry::start(storage).await;
+    let c = replica_checking_every(storage, Duration::from_secs(1)).await;
     assert_eq!(
         upload_start(&c).await.status(),
         503,
@@ -225,7 +234,8 @@ async fn a_slow_read_of_the_lease_never_reopens_writes() {
         return;
     };
     let proxy = FaultProxy::start(&moto.url).await;
-    let registry = TestRegistry::start(&proxy.storage_url(&storage)).await;
+    let registry =
+        replica_checking_every(&proxy.storage_url(&storage), Duration::from_secs(1)).await;
     eventually(
         "the replica accepting writes",
         Duration::from_secs(10),
@@ -269,6 +279,115 @@ async fn a_slow_read_of_the_lease_never_reopens_writes() {
             "round {round}: released"
         );
     }
+}
+
+/// An idle replica announces itself and reads the lease once per check
+/// interval (ten seconds by default), not every second; a notice over the
+/// admin port takes effect at once all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_replica_reads_the_store_only_at_its_check_interval() {
+    let Some((moto, storage)) = start_moto("idle-replica", "registry").await else {
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.url).await;
+    let registry = TestRegistry::start(&proxy.storage_url(&storage)).await;
+    eventually(
+        "the replica accepting writes",
+        Duration::from_secs(10),
+        async || upload_start(&registry).await.status() == 202,
+    )
+    .await;
+    let (lease_reads, announcements) = (
+        proxy.requests_matching("maintenance/lease"),
+        proxy.requests_matching("berth/replicas"),
+    );
+    assert!(
+        lease_reads >= 1 && announcements >= 1,
+        "checked once at start: {lease_reads} lease reads, {announcements} announcements"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        (
+            proxy.requests_matching("maintenance/lease"),
+            proxy.requests_matching("berth/replicas")
+        ),
+        (lease_reads, announcements),
+        "an idle replica left the store alone for 4 s"
+    );
+    let mut client = admin(&registry).await;
+    let lease = client
+        .acquire_read_only(acquire("notice", "gc-test", 30))
+        .await
+        .expect("acquire")
+        .into_inner();
+    assert!(!lease.replica_id.is_empty(), "the answer names the replica");
+    assert_eq!(upload_start(&registry).await.status(), 503, "told: at once");
+    client
+        .release_read_only(ReleaseReadOnlyRequest {
+            lease_id: "notice".into(),
+            holder: "gc-test".into(),
+        })
+        .await
+        .expect("release");
+    assert_eq!(upload_start(&registry).await.status(), 202);
+
+    let checking =
+        replica_checking_every(&proxy.storage_url(&storage), Duration::from_secs(1)).await;
+    let before = proxy.requests_matching("maintenance/lease");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        proxy.requests_matching("maintenance/lease") >= before + 3,
+        "a one-second interval checks every second (the count above is not blind)"
+    );
+    drop(checking);
+}
+
+/// A replica whose lease checks fail for two intervals refuses writes (a
+/// window may have opened that it was not told of), and takes them again
+/// once a check succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_cannot_check_the_lease_stops_writing() {
+    let Some((moto, storage)) = start_moto("unchecked-replica", "registry").await else {
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.url).await;
+    let registry =
+        replica_checking_every(&proxy.storage_url(&storage), Duration::from_secs(1)).await;
+    assert_eq!(upload_start(&registry).await.status(), 202);
+    proxy.set_faults(vec![Fault::failing("berth/")]);
+    let cut_off = std::time::Instant::now();
+    eventually(
+        "writes refused once the checks have failed for two intervals",
+        Duration::from_secs(5),
+        async || upload_start(&registry).await.status() == 503,
+    )
+    .await;
+    assert!(
+        cut_off.elapsed() >= Duration::from_millis(900),
+        "one failed check is not enough to stop writes ({:?})",
+        cut_off.elapsed()
+    );
+    let refused = upload_start(&registry).await;
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = refused.json().await.expect("error body");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("maintenance state"),
+        "{body}"
+    );
+    let pulled = reqwest::get(format!("{}/v2/", registry.url))
+        .await
+        .expect("base");
+    assert_eq!(pulled.status(), 200, "reads go on");
+    proxy.set_faults(Vec::new());
+    eventually(
+        "writes taken again after a check succeeds",
+        Duration::from_secs(40),
+        async || upload_start(&registry).await.status() == 202,
+    )
+    .await;
 }
 
 /// A chunk that arrives a KiB every tenth of a second and never ends: fast

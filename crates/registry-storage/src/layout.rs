@@ -40,6 +40,15 @@ impl Layout {
         ))
     }
 
+    /// Where the replicas serving the store announce themselves.
+    pub(crate) fn replicas(&self) -> Path {
+        Path::from(format!("{}/replicas", self.berth))
+    }
+
+    pub(crate) fn replica(&self, id: &str) -> Path {
+        Path::from(format!("{}/replicas/{id}.json", self.berth))
+    }
+
     pub(crate) fn trash(&self) -> Path {
         Path::from(format!("{}/trash", self.berth))
     }

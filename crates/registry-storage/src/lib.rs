@@ -18,6 +18,7 @@ mod manifests;
 mod open;
 mod redirect;
 mod referrers;
+mod replicas;
 mod s3;
 mod tag_lists;
 mod upload;
@@ -39,6 +40,7 @@ pub use manifest_cache::SMALL_BLOB;
 pub use manifests::TaggedManifest;
 pub use open::OpenError;
 pub use redirect::RedirectError;
+pub use replicas::AnnouncedReplica;
 pub use upload::{UploadId, UploadStatus};
 
 /// A stream of bytes coming in from a client.

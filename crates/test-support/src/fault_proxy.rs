@@ -120,6 +120,8 @@ struct Shared {
     sent: Arc<AtomicU64>,
     /// Body bytes the store answered with.
     received: Arc<AtomicU64>,
+    /// The path and query of every request, in order.
+    seen: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -169,6 +171,7 @@ impl FaultProxy {
             shutdown: shutdown.clone(),
             sent: Arc::default(),
             received: Arc::default(),
+            seen: Mutex::default(),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -198,6 +201,19 @@ impl FaultProxy {
             self.shared.sent.load(Ordering::Relaxed),
             self.shared.received.load(Ordering::Relaxed),
         )
+    }
+
+    /// How many requests so far had `part` in their percent-decoded path
+    /// or query.
+    pub fn requests_matching(&self, part: &str) -> usize {
+        let seen = self.shared.seen.lock().expect("never poisoned");
+        seen.iter()
+            .filter(|target| {
+                url::form_urlencoded::parse(target.as_bytes())
+                    .any(|(key, value)| key.contains(part) || value.contains(part))
+                    || target.contains(part)
+            })
+            .count()
     }
 
     /// `storage` (an `s3://` URL naming the upstream as its endpoint) with
@@ -231,6 +247,11 @@ impl Drop for FaultProxy {
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let target = Target::of(&request);
+    shared
+        .seen
+        .lock()
+        .expect("never poisoned")
+        .push(target.target.clone());
     let matching = shared.matching(&target);
     if matching.iter().any(|fault| fault.stall) {
         shared.hold_while_stalled(&target).await;

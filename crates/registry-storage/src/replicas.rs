@@ -1,0 +1,104 @@
+//! The registry-api replicas serving a store: each announces itself under
+//! `berth/replicas/<id>.json` when it starts and again at every lease
+//! check, and withdraws when it stops. gc-worker reads the announcements
+//! once its read-only lease is recorded, to refuse a window that a live
+//! replica was not told of. Ages are read off the store's own clock
+//! (`last_modified`), so clock skew between machines does not matter.
+
+use std::time::{Duration, SystemTime};
+
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use crate::{StorageError, Store};
+
+/// What a replica writes about itself.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Announcement {
+    /// Its admin gRPC address as it listens, for the operator to find it.
+    admin: String,
+    /// How long after the announcement it may still accept writes without
+    /// reading the lease again.
+    live_for_ms: u64,
+}
+
+/// A replica as announced in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnouncedReplica {
+    pub id: String,
+    pub admin: String,
+    /// When the store took the announcement, on the store's clock.
+    pub announced: SystemTime,
+    pub live_for: Duration,
+}
+
+impl AnnouncedReplica {
+    /// Whether the replica may still be accepting writes at `store_now`
+    /// without having read the lease since; `slack` covers the store's
+    /// rounding of modification times.
+    pub fn may_write_at(&self, store_now: SystemTime, slack: Duration) -> bool {
+        self.announced + self.live_for + slack > store_now
+    }
+}
+
+impl Store {
+    /// Announces (or announces again) replica `id`.
+    pub async fn announce_replica(
+        &self,
+        id: &str,
+        admin: &str,
+        live_for: Duration,
+    ) -> Result<(), StorageError> {
+        let announcement = Announcement {
+            admin: admin.to_owned(),
+            live_for_ms: u64::try_from(live_for.as_millis()).unwrap_or(u64::MAX),
+        };
+        let body = serde_json::to_vec(&announcement).expect("an announcement serializes");
+        self.objects
+            .put(&self.layout.replica(id), PutPayload::from(body))
+            .await?;
+        Ok(())
+    }
+
+    /// Removes replica `id`'s announcement, as it stops.
+    pub async fn withdraw_replica(&self, id: &str) -> Result<(), StorageError> {
+        self.delete_object(&self.layout.replica(id)).await
+    }
+
+    /// Every announcement in the store, however old.
+    pub async fn announced_replicas(&self) -> Result<Vec<AnnouncedReplica>, StorageError> {
+        let listed: Vec<_> = self
+            .objects
+            .list(Some(&self.layout.replicas()))
+            .try_collect()
+            .await?;
+        let mut replicas = Vec::new();
+        for meta in listed {
+            let Some(id) = meta
+                .location
+                .filename()
+                .and_then(|name| name.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            let bytes = match self.objects.get(&meta.location).await {
+                Ok(found) => found.bytes().await?,
+                // Withdrawn since the listing.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            };
+            let announcement: Announcement =
+                serde_json::from_slice(&bytes).map_err(|error| StorageError::Corrupt {
+                    path: meta.location.to_string(),
+                    reason: error.to_string(),
+                })?;
+            replicas.push(AnnouncedReplica {
+                id: id.to_owned(),
+                admin: announcement.admin,
+                announced: meta.last_modified.into(),
+                live_for: Duration::from_millis(announcement.live_for_ms),
+            });
+        }
+        Ok(replicas)
+    }
+}
