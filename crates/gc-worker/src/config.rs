@@ -71,7 +71,8 @@ pub enum LeaseAction {
     /// whether it is in force and until when.
     Status,
     /// End the window LEASE_ID (from `lease status`) now; every replica is
-    /// writable again within a second or two. Only for a window whose
+    /// writable again at its next lease check (registry-api's
+    /// --lease-check-interval, 10 s by default). Only for a window whose
     /// gc-worker is gone: one still running may go on deleting until the
     /// window's end.
     Release {

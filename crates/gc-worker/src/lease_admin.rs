@@ -1,7 +1,8 @@
 //! `gc-worker lease status` and `gc-worker lease release`: the read-only
 //! window as the store records it, seen and ended by an operator without
-//! gc-worker or any replica running. Replicas follow the store's lease
-//! every second, so a release recorded here reaches all of them.
+//! gc-worker or any replica running. Replicas check the store's lease
+//! every `--lease-check-interval` (10 s by default), so a release recorded
+//! here reaches all of them by then.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -46,7 +47,8 @@ pub async fn release(store: &Store, lease_id: &str) -> anyhow::Result<String> {
     if released_now {
         tracing::warn!(lease_id, holder = %record.holder, "read-only window released by hand");
         Ok(format!(
-            "released: every replica is writable again within two seconds\n{}",
+            "released: every replica is writable again at its next lease check \
+             (within its --lease-check-interval, 10 s by default)\n{}",
             describe(&record)
         ))
     } else {

@@ -219,7 +219,10 @@ async fn an_operator_sees_and_ends_a_window_whose_gc_worker_is_gone() {
     use registry_proto::maintenance::maintenance_client::MaintenanceClient;
     let store = tempfile::tempdir().expect("temporary directory");
     let storage = store.path().to_str().expect("utf-8").to_owned();
-    let registry = TestRegistry::start(&storage).await;
+    // Replicas see a release recorded in the store at their next check.
+    let mut config = registry_api::Config::with_storage(&storage);
+    config.lease_check_interval = Duration::from_secs(1);
+    let registry = TestRegistry::start_with(config).await;
     let quiet = lease_command(&storage, &["status"]);
     assert!(
         String::from_utf8_lossy(&quiet.stdout).contains("writable"),
