@@ -123,7 +123,7 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
         None
     };
     let write = if is_write {
-        Some(state.write_gate.begin_write()?)
+        Some(state.write_gate.begin_write_checked().await?)
     } else {
         None
     };

@@ -28,6 +28,9 @@ use registry_storage::{LeaseRecord, now_unix_ms};
 
 /// Seconds a writer refused by `--read-only-on-boot` is told to wait.
 const BOOT_RETRY_AFTER_SECONDS: u64 = 60;
+/// How long a write waits for a lease check it asked for, when the view
+/// of the lease is stale, before it is refused.
+const STALE_VIEW_WAIT: Duration = Duration::from_secs(2);
 /// Seconds a writer refused while the lease view is stale is told to wait.
 const UNKNOWN_RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -174,6 +177,19 @@ impl WriteGate {
 
     pub fn writes_in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// [`WriteGate::begin_write`], but when the view of the lease is
+    /// stale (checks failed for a while), first asks for a check and waits
+    /// up to [`STALE_VIEW_WAIT`] for it: after a store outage the first
+    /// writes are served once the store answers, not refused.
+    pub async fn begin_write_checked(&self) -> Result<WriteGuard<'_>, RegistryError> {
+        let deadline = Instant::now() + STALE_VIEW_WAIT;
+        while !self.view_is_fresh() && Instant::now() < deadline {
+            self.check_wanted.notify_one();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.begin_write()
     }
 
     /// Starts a write, or refuses it with 503 UNAVAILABLE, a message saying

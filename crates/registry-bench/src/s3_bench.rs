@@ -7,8 +7,11 @@
 //! Berth's `--redirect-blobs`).
 
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::Context;
+use futures::StreamExt;
+use registry_storage::Store;
 use test_support::{start_docker_registry_on_s3, start_moto};
 
 use crate::report::Report;
@@ -46,10 +49,13 @@ pub async fn compare(
 
     let mut blob = BlobFile::create(&work.join("s3-blob"), workload.blob_mib << 20)?;
     let chunk = workload.chunk_mib << 20;
+    let mut ceiling = Vec::new();
     let mut figures: [[Vec<f64>; 2]; 4] = Default::default();
     let [monolithic, chunked, pulls, redirected_pulls] = &mut figures;
     for repetition in 0..workload.repetitions {
         eprintln!("s3 round {}/{}", repetition + 1, workload.repetitions);
+        blob.vary()?;
+        ceiling.push(store_ceiling(&storage, &blob).await?);
         let pairs = [
             (&berth, &redirecting_berth),
             (&distribution, &redirecting_distribution),
@@ -65,6 +71,10 @@ pub async fn compare(
         }
     }
     let label = format!("s3 (moto), {} MiB blob", workload.blob_mib);
+    report.baseline(
+        &format!("{label}: written straight into the store, no HTTP in front"),
+        crate::report::median(&ceiling),
+    );
     report.pair(&format!("{label}: monolithic push (MiB/s)"), monolithic);
     let chunks = workload.chunk_mib;
     report.compare(
@@ -86,4 +96,18 @@ pub async fn compare(
         crate::peak_rss_mib(distribution.pid())?,
     );
     Ok(())
+}
+
+/// MiB/s of the blob written straight into the store through Berth's
+/// storage layer (the multipart writer a push uses, with its hashing, no
+/// HTTP in front): what the store itself takes from one writer.
+async fn store_ceiling(storage: &str, blob: &BlobFile) -> anyhow::Result<f64> {
+    let store = Store::open(storage)?;
+    let file = tokio::fs::File::open(&blob.path).await?;
+    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).boxed();
+    let started = Instant::now();
+    store
+        .put_blob(&"bench/ceiling".parse()?, &blob.digest, body)
+        .await?;
+    Ok(blob.size as f64 / (1 << 20) as f64 / started.elapsed().as_secs_f64())
 }
