@@ -152,7 +152,9 @@ impl LeaseSet {
                 continue;
             }
             tracing::info!(replica = %replica.id, admin = %replica.admin, "removing the announcement of a replica gone for an hour");
-            store.withdraw_replica(&replica.id).await?;
+            if let Err(error) = store.withdraw_replica(&replica.id).await {
+                tracing::warn!(replica = %replica.id, %error, "the old announcement stays; the next run tries again");
+            }
         }
         Ok(())
     }

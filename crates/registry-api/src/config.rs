@@ -43,7 +43,7 @@ pub struct Config {
     /// once; this check catches what was recorded without telling it. A
     /// replica whose checks fail for twice this long refuses writes until
     /// one succeeds.
-    #[arg(long, env = "REGISTRY_LEASE_CHECK_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "REGISTRY_LEASE_CHECK_INTERVAL", default_value = "10s", value_parser = parse_check_interval)]
     pub lease_check_interval: std::time::Duration,
 
     /// Upload bodies copied at once; more wait their turn (up to 30 s, then
@@ -166,4 +166,16 @@ impl Config {
             "--auth-token",
         )
     }
+}
+
+/// `--lease-check-interval`: a duration of at least a second, so one check
+/// (an announcement and a lease read) fits in it.
+fn parse_check_interval(text: &str) -> Result<std::time::Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if interval < std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "{text} is too short: a lease check needs at least 1s"
+        ));
+    }
+    Ok(interval)
 }

@@ -90,10 +90,7 @@ pub async fn run(
         auth,
         UploadSlots::new(config.max_concurrent_uploads),
     );
-    let admin = admin_listener
-        .local_addr()
-        .map_err(ServeError::Http)?
-        .to_string();
+    let admin = announced_admin(admin_listener.local_addr().map_err(ServeError::Http)?);
     if !maintenance::check_lease(&state, &admin, config.lease_check_interval).await {
         tracing::error!(
             "cannot check the maintenance lease at start; writes wait until it is read"
@@ -102,11 +99,13 @@ pub async fn run(
     if let mode @ write_gate::Mode::Maintenance(_) = state.write_gate.mode() {
         tracing::warn!(mode = %write_gate::mode_header(&mode), "starting inside a maintenance window");
     }
+    // Stopped after the servers, once no request can write any more.
+    let servers_done = CancellationToken::new();
     let lease_checks = tokio::spawn(maintenance::follow_lease(
         state.clone(),
         admin,
         config.lease_check_interval,
-        shutdown.clone(),
+        servers_done.clone(),
     ));
     if config.read_only_on_boot {
         tracing::warn!("starting read-only: pushes and deletes are refused");
@@ -125,9 +124,25 @@ pub async fn run(
         shutdown.clone(),
     );
     let admin = admin::serve(admin_listener, state, admin_token, shutdown.clone());
-    let (http, admin, _) = tokio::join!(http, admin, lease_checks);
+    let (http, admin) = tokio::join!(http, admin);
+    servers_done.cancel();
+    if let Err(error) = lease_checks.await {
+        tracing::error!(%error, "the lease checks stopped abnormally");
+    }
     http.map_err(ServeError::Http)?;
     admin.map_err(ServeError::Admin)?;
     tracing::info!("registry-api stopped");
     Ok(())
+}
+
+/// The admin address a replica announces in the store, for an operator to
+/// find it: listening on every interface, the host name stands in for the
+/// address (containers set `HOSTNAME`).
+fn announced_admin(address: std::net::SocketAddr) -> String {
+    match std::env::var("HOSTNAME") {
+        Ok(host) if address.ip().is_unspecified() && !host.is_empty() => {
+            format!("{host}:{}", address.port())
+        }
+        _ => address.to_string(),
+    }
 }

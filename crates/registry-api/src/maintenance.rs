@@ -27,6 +27,8 @@ const CUT_LIMIT: Duration = Duration::from_secs(5);
 const RECENT_GC_REPORTS: usize = 20;
 /// For how many check intervals one successful lease check vouches.
 const CHECKS_VOUCHED: u32 = 2;
+/// The least time between two checks that writes asked for.
+const WANTED_CHECK_SPACING: Duration = Duration::from_secs(1);
 
 /// The gRPC service over this replica's store and write gate.
 #[derive(Debug, Clone)]
@@ -289,7 +291,7 @@ impl Maintenance for MaintenanceService {
 /// after it was recorded. On success the view is fresh for
 /// [`CHECKS_VOUCHED`] intervals from the check's start.
 pub async fn check_lease(state: &AppState, admin: &str, interval: Duration) -> bool {
-    let started = tokio::time::Instant::now();
+    let (started, started_unix_ms) = (tokio::time::Instant::now(), now_unix_ms());
     let vouched = interval * CHECKS_VOUCHED;
     let checked = async {
         state
@@ -300,7 +302,9 @@ pub async fn check_lease(state: &AppState, admin: &str, interval: Duration) -> b
     };
     match checked.await {
         Ok(lease) => {
-            state.write_gate.confirm(lease, started + vouched);
+            state
+                .write_gate
+                .confirm(lease, started_unix_ms, started + vouched);
             true
         }
         Err(error) => {
@@ -310,9 +314,10 @@ pub async fn check_lease(state: &AppState, admin: &str, interval: Duration) -> b
     }
 }
 
-/// Checks the lease every `interval`, and at once when a write found the
+/// Checks the lease every `interval`, and soon when a write found the
 /// view stale, until `shutdown`; then withdraws this replica's
-/// announcement.
+/// announcement. `shutdown` must come only once no request can write
+/// any more: a replica is announced for as long as it may.
 pub async fn follow_lease(
     state: AppState,
     admin: String,
@@ -322,12 +327,18 @@ pub async fn follow_lease(
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.reset();
+    let mut last_check = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
-            () = state.write_gate.check_wanted() => {}
+            () = state.write_gate.check_wanted() => {
+                // Writes arriving while the store fails ask again and
+                // again: at most one check a second.
+                tokio::time::sleep_until(last_check + WANTED_CHECK_SPACING).await;
+            }
         }
+        last_check = tokio::time::Instant::now();
         check_lease(&state, &admin, interval).await;
     }
     if let Err(error) = state.store.withdraw_replica(&state.replica_id).await {

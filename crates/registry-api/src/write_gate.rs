@@ -16,7 +16,7 @@
 //! a newer one: a read of the store that started before this replica was
 //! told of a lease cannot reopen writes.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -44,6 +44,9 @@ pub struct WriteGate {
     /// Until when the last lease check vouches for the view; `None`
     /// before the first.
     view_fresh_until: Mutex<Option<Instant>>,
+    /// When (Unix ms) the newest successful lease check started: a lease
+    /// whose end passed after that may have been renewed in the store.
+    checked_at_unix_ms: AtomicI64,
     /// Woken when a write finds the view stale, to check at once.
     check_wanted: tokio::sync::Notify,
     lease: RwLock<Option<LeaseRecord>>,
@@ -99,8 +102,10 @@ impl WriteGate {
 
     /// Takes in the lease state a lease check read from the store, and
     /// that the view is fresh until `fresh_until`.
-    pub fn confirm(&self, lease: Option<LeaseRecord>, fresh_until: Instant) {
+    pub fn confirm(&self, lease: Option<LeaseRecord>, started_unix_ms: i64, fresh_until: Instant) {
         self.observe(lease);
+        self.checked_at_unix_ms
+            .fetch_max(started_unix_ms, Ordering::SeqCst);
         let mut fresh = self.view_fresh_until.lock().expect("never poisoned");
         if fresh.is_none_or(|known| known < fresh_until) {
             *fresh = Some(fresh_until);
@@ -110,6 +115,22 @@ impl WriteGate {
     /// Done when a write found the view stale and wants a lease check.
     pub async fn check_wanted(&self) {
         self.check_wanted.notified().await;
+    }
+
+    /// Whether the known lease ran out by this replica's copy without a
+    /// check since: the holder may have renewed it in the store through
+    /// another replica, so writes wait for a check rather than reopen.
+    fn lease_may_have_been_renewed(&self) -> bool {
+        self.follows_lease
+            && self
+                .lease
+                .read()
+                .expect("never poisoned")
+                .as_ref()
+                .is_some_and(|lease| {
+                    !lease.released
+                        && self.checked_at_unix_ms.load(Ordering::SeqCst) < lease.expires_at_unix_ms
+                })
     }
 
     fn view_is_fresh(&self) -> bool {
@@ -169,7 +190,7 @@ impl WriteGate {
         if self.read_only_on_boot.load(Ordering::SeqCst) {
             return Mode::ReadOnlyOnBoot;
         }
-        if !self.view_is_fresh() {
+        if !self.view_is_fresh() || self.lease_may_have_been_renewed() {
             return Mode::LeaseUnknown;
         }
         Mode::ReadWrite
@@ -180,12 +201,13 @@ impl WriteGate {
     }
 
     /// [`WriteGate::begin_write`], but when the view of the lease is
-    /// stale (checks failed for a while), first asks for a check and waits
+    /// stale (checks failed for a while, or the known lease ran out
+    /// unchecked), first asks for a check and waits
     /// up to [`STALE_VIEW_WAIT`] for it: after a store outage the first
     /// writes are served once the store answers, not refused.
     pub async fn begin_write_checked(&self) -> Result<WriteGuard<'_>, RegistryError> {
         let deadline = Instant::now() + STALE_VIEW_WAIT;
-        while !self.view_is_fresh() && Instant::now() < deadline {
+        while self.mode() == Mode::LeaseUnknown && Instant::now() < deadline {
             self.check_wanted.notify_one();
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -313,7 +335,11 @@ mod tests {
             Mode::LeaseUnknown,
             "a notice is not a check of the store"
         );
-        gate.confirm(None, Instant::now() + Duration::from_secs(20));
+        gate.confirm(
+            None,
+            now_unix_ms(),
+            Instant::now() + Duration::from_secs(20),
+        );
         assert!(gate.begin_write().is_ok());
         tokio::time::advance(Duration::from_secs(19)).await;
         assert!(gate.begin_write().is_ok());
@@ -325,8 +351,35 @@ mod tests {
         tokio::time::timeout(Duration::from_millis(1), gate.check_wanted())
             .await
             .expect("the refused write asked for a check");
-        gate.confirm(None, Instant::now() + Duration::from_secs(20));
+        gate.confirm(
+            None,
+            now_unix_ms(),
+            Instant::now() + Duration::from_secs(20),
+        );
         assert!(gate.begin_write().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_that_runs_out_unchecked_holds_writes_until_a_check() {
+        let gate = WriteGate::new(false);
+        let fresh = || Instant::now() + Duration::from_secs(3600);
+        let mut lease = lease(1, false);
+        lease.expires_at_unix_ms = now_unix_ms() - 1;
+        // Read before its end, which has passed since: it may have been
+        // renewed through another replica.
+        gate.confirm(
+            Some(lease.clone()),
+            lease.expires_at_unix_ms - 1000,
+            fresh(),
+        );
+        assert_eq!(gate.mode(), Mode::LeaseUnknown);
+        assert!(gate.begin_write().is_err());
+        gate.confirm(Some(lease), now_unix_ms(), fresh());
+        assert_eq!(
+            gate.mode(),
+            Mode::ReadWrite,
+            "a check after its end found it over"
+        );
     }
 
     #[test]

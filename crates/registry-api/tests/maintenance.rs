@@ -399,6 +399,59 @@ async fn a_replica_that_cannot_check_the_lease_stops_writing() {
     );
 }
 
+/// A replica started inside a window reads the lease once, and is not
+/// told of its renewals: when its copy runs out while the holder keeps
+/// renewing through another replica, it checks the store before taking a
+/// write, rather than reopening in the middle of the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_the_lease_running_out_does_not_reopen_writes_while_it_is_renewed() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let storage = store.path().to_str().expect("utf-8");
+    let told = TestRegistry::start(storage).await;
+    let mut client = admin(&told).await;
+    client
+        .acquire_read_only(acquire("renewed", "gc-test", 2))
+        .await
+        .expect("acquire");
+    let untold = TestRegistry::start(storage).await;
+    let watched = std::time::Instant::now();
+    let mut last_renewal = watched;
+    while watched.elapsed() < Duration::from_secs(6) {
+        if last_renewal.elapsed() >= Duration::from_millis(500) {
+            client
+                .renew_read_only(RenewReadOnlyRequest {
+                    lease_id: "renewed".into(),
+                    holder: "gc-test".into(),
+                    ttl_seconds: 2,
+                })
+                .await
+                .expect("renew");
+            last_renewal = std::time::Instant::now();
+        }
+        let status = upload_start(&untold).await.status();
+        assert_eq!(
+            status,
+            503,
+            "a write was taken {:?} into a window still being renewed",
+            watched.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client
+        .release_read_only(ReleaseReadOnlyRequest {
+            lease_id: "renewed".into(),
+            holder: "gc-test".into(),
+        })
+        .await
+        .expect("release");
+    eventually(
+        "the untold replica writable once a check finds the window over",
+        Duration::from_secs(5),
+        async || upload_start(&untold).await.status() == 202,
+    )
+    .await;
+}
+
 /// A chunk that arrives a KiB every tenth of a second and never ends: fast
 /// enough for the minimum body rate, slow enough to outlast any wait.
 fn endless_trickle() -> reqwest::Body {

@@ -137,6 +137,11 @@ async fn a_chunked_push_sends_each_byte_to_the_store_once() {
         sent < (20 * MIB + MIB) as u64,
         "{sent} bytes went to the store for a 20 MiB blob"
     );
+    assert_eq!(
+        setup.proxy.requests_matching("hashstates/sha256/0"),
+        0,
+        "no chunk waited for the hash state of no bytes"
+    );
     setup.blob_from_each_replica("parts/app", &blob).await;
     let session = setup
         .client

@@ -37,7 +37,9 @@ impl AnnouncedReplica {
     /// without having read the lease since; `slack` covers the store's
     /// rounding of modification times.
     pub fn may_write_at(&self, store_now: SystemTime, slack: Duration) -> bool {
-        self.announced + self.live_for + slack > store_now
+        self.announced
+            .checked_add(self.live_for.saturating_add(slack))
+            .is_none_or(|until| until > store_now)
     }
 }
 
@@ -87,11 +89,15 @@ impl Store {
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(other) => return Err(other.into()),
             };
-            let announcement: Announcement =
-                serde_json::from_slice(&bytes).map_err(|error| StorageError::Corrupt {
-                    path: meta.location.to_string(),
-                    reason: error.to_string(),
-                })?;
+            // Not one of ours (a stray file): named in the log, not a
+            // replica, and no reason to stop a collection.
+            let announcement: Announcement = match serde_json::from_slice(&bytes) {
+                Ok(announcement) => announcement,
+                Err(error) => {
+                    tracing::warn!(path = %meta.location, %error, "skipping an unreadable replica announcement");
+                    continue;
+                }
+            };
             replicas.push(AnnouncedReplica {
                 id: id.to_owned(),
                 admin: announcement.admin,

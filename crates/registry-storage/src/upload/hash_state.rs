@@ -148,6 +148,7 @@ impl Store {
         }
         let mut hash_states = session.hash_states.clone();
         if algorithm == Algorithm::Sha256
+            && end > 0
             && !hash_states.contains(&end)
             && self.saved_soon(name, id, end).await?
         {
