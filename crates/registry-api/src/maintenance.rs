@@ -329,6 +329,7 @@ pub async fn follow_lease(
     ticks.reset();
     let mut last_check = tokio::time::Instant::now();
     loop {
+        let fresh_until = state.write_gate.view_fresh_until();
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
@@ -337,11 +338,40 @@ pub async fn follow_lease(
                 // again: at most one check a second.
                 tokio::time::sleep_until(last_check + WANTED_CHECK_SPACING).await;
             }
+            () = sleep_until_some(fresh_until) => {
+                if state.write_gate.view_fresh_until() == fresh_until {
+                    cut_writes_on_a_stale_view(&state);
+                }
+                continue;
+            }
         }
         last_check = tokio::time::Instant::now();
         check_lease(&state, &admin, interval).await;
     }
     if let Err(error) = state.store.withdraw_replica(&state.replica_id).await {
         tracing::warn!(%error, "the replica's announcement was not withdrawn; it ages out");
+    }
+}
+
+/// Sleeps until `until`, or forever when there is none.
+async fn sleep_until_some(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The view of the lease went stale: gc-worker stops counting this replica
+/// as one that may write about now, so request bodies still arriving are
+/// cut off (503; the client sends the chunk again) rather than written
+/// into a window this replica may not know of.
+fn cut_writes_on_a_stale_view(state: &AppState) {
+    let writes = state.write_gate.writes_in_flight();
+    if writes > 0 {
+        tracing::warn!(
+            writes,
+            "no lease check succeeded for two intervals; cutting off request bodies still arriving"
+        );
+        state.write_gate.cut_writes_in_flight();
     }
 }

@@ -112,6 +112,12 @@ impl WriteGate {
         }
     }
 
+    /// Until when the last lease check vouches for the view, once one
+    /// succeeded.
+    pub fn view_fresh_until(&self) -> Option<Instant> {
+        *self.view_fresh_until.lock().expect("never poisoned")
+    }
+
     /// Done when a write found the view stale and wants a lease check.
     pub async fn check_wanted(&self) {
         self.check_wanted.notified().await;

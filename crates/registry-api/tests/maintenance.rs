@@ -399,6 +399,52 @@ async fn a_replica_that_cannot_check_the_lease_stops_writing() {
     );
 }
 
+/// An upload still arriving when the replica's view of the lease goes
+/// stale (its checks failing for two intervals) is cut off: gc-worker no
+/// longer counts the replica as one that may write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_still_arriving_when_the_view_goes_stale_is_cut_off() {
+    let Some((moto, storage)) = start_moto("stale-view-cut", "registry").await else {
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.url).await;
+    let mut config = registry_api::Config::with_storage(proxy.storage_url(&storage));
+    config.lease_check_interval = Duration::from_secs(1);
+    config.storage_timeout = Duration::from_secs(2);
+    let registry = TestRegistry::start_with(config).await;
+    eventually(
+        "the replica accepting writes",
+        Duration::from_secs(10),
+        async || upload_start(&registry).await.status() == 202,
+    )
+    .await;
+    let started = upload_start(&registry).await;
+    let location = started.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let trickle = tokio::spawn({
+        let url = format!("{}{location}", registry.url);
+        async move {
+            reqwest::Client::new()
+                .patch(&url)
+                .header("content-range", "0-999999")
+                .header("content-length", "1000000")
+                .body(endless_trickle())
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.set_faults(vec![Fault::failing("berth/")]);
+    let cut = tokio::time::timeout(Duration::from_secs(15), trickle)
+        .await
+        .expect("cut off within a few seconds of the view going stale")
+        .expect("task")
+        .expect("answered");
+    assert_eq!(cut.status(), 503);
+}
+
 /// A replica started inside a window reads the lease once, and is not
 /// told of its renewals: when its copy runs out while the holder keeps
 /// renewing through another replica, it checks the store before taking a
