@@ -21,8 +21,13 @@ use crate::s3::S3;
 /// The smallest part S3 takes, but for the last: the chunk size clients
 /// are asked for on an S3 store.
 pub const MIN_PART: u64 = 5 << 20;
-/// The largest part, and the largest object S3 copies in one request.
+/// The largest object S3 copies in one request.
 pub(super) const MAX_PART: u64 = 5 << 30;
+/// The largest part copied here: a copy is one request that may send
+/// nothing back until it is done, so parts are kept small enough to be
+/// copied well within `--storage-timeout` by a slow store (1 GiB at 35
+/// MiB/s is 30 s), and at 10,000 parts a blob may still reach 10 TiB.
+const COPIED_PART: u64 = 1 << 30;
 /// The most parts one upload may have.
 const MAX_PARTS: usize = 10_000;
 /// Part copies in flight at once.
@@ -36,7 +41,7 @@ pub(super) struct PartCopy<'a> {
 }
 
 /// The parts the chunks make, in order: each chunk cut into the fewest
-/// equal parts of at most `MAX_PART`, an empty one into none. `None` when a
+/// equal parts of at most `COPIED_PART`, an empty one into none. `None` when a
 /// chunk before the last is under `MIN_PART` (it cannot be a part), or
 /// there would be no parts or too many.
 pub(super) fn plan(chunks: &[Chunk]) -> Option<Vec<PartCopy<'_>>> {
@@ -48,7 +53,7 @@ pub(super) fn plan(chunks: &[Chunk]) -> Option<Vec<PartCopy<'_>>> {
         if chunk.size < MIN_PART && index + 1 < chunks.len() {
             return None;
         }
-        let each = chunk.size.div_ceil(chunk.size.div_ceil(MAX_PART));
+        let each = chunk.size.div_ceil(chunk.size.div_ceil(COPIED_PART));
         for start in (0..chunk.size).step_by(usize::try_from(each).ok()?) {
             parts.push(PartCopy {
                 source: &chunk.key,
@@ -156,15 +161,15 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_over_the_largest_part_is_cut_into_equal_parts_none_over_it() {
-        let size = 2 * MAX_PART + 3;
+    fn a_chunk_over_the_largest_copied_part_is_cut_into_equal_parts_none_over_it() {
+        let size = 2 * COPIED_PART + 3;
         let chunks = chunks(&[size, 7]);
         let parts = plan(&chunks).expect("a plan");
         assert_eq!(parts.len(), 4);
         let mut next = 0;
         for part in &parts[..3] {
             assert_eq!(part.range.start, next);
-            assert!(part.range.end - part.range.start <= MAX_PART);
+            assert!(part.range.end - part.range.start <= COPIED_PART);
             assert!(part.range.end - part.range.start >= MIN_PART);
             next = part.range.end;
         }
