@@ -35,6 +35,27 @@ async fn replica_checking_every(storage: &str, interval: Duration) -> TestRegist
     TestRegistry::start_with(config).await
 }
 
+/// A replica on a `moto_server` bucket seen through a fault proxy,
+/// checking the lease every second and giving up on the store after 2 s,
+/// once it takes writes; `None` where moto is missing outside CI.
+async fn checking_replica_behind_a_proxy(
+    bucket: &str,
+) -> Option<(test_support::ChildServer, FaultProxy, TestRegistry)> {
+    let (moto, storage) = start_moto(bucket, "registry").await?;
+    let proxy = FaultProxy::start(&moto.url).await;
+    let mut config = registry_api::Config::with_storage(proxy.storage_url(&storage));
+    config.lease_check_interval = Duration::from_secs(1);
+    config.storage_timeout = Duration::from_secs(2);
+    let registry = TestRegistry::start_with(config).await;
+    eventually(
+        "the replica accepting writes",
+        Duration::from_secs(10),
+        async || upload_start(&registry).await.status() == 202,
+    )
+    .await;
+    Some((moto, proxy, registry))
+}
+
 async fn upload_start(registry: &TestRegistry) -> reqwest::Response {
     test_support::start_upload(&reqwest::Client::new(), &registry.url, "r").await
 }
@@ -347,20 +368,10 @@ async fn an_idle_replica_reads_the_store_only_at_its_check_interval() {
 /// again, the next write asks for a check, waits for it and is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_cannot_check_the_lease_stops_writing() {
-    let Some((moto, storage)) = start_moto("unchecked-replica", "registry").await else {
+    let Some((_moto, proxy, registry)) = checking_replica_behind_a_proxy("unchecked-replica").await
+    else {
         return;
     };
-    let proxy = FaultProxy::start(&moto.url).await;
-    let mut config = registry_api::Config::with_storage(proxy.storage_url(&storage));
-    config.lease_check_interval = Duration::from_secs(1);
-    config.storage_timeout = Duration::from_secs(2);
-    let registry = TestRegistry::start_with(config).await;
-    eventually(
-        "the replica accepting writes",
-        Duration::from_secs(10),
-        async || upload_start(&registry).await.status() == 202,
-    )
-    .await;
     proxy.set_faults(vec![Fault::failing("berth/")]);
     let cut_off = std::time::Instant::now();
     eventually(
@@ -404,20 +415,10 @@ async fn a_replica_that_cannot_check_the_lease_stops_writing() {
 /// longer counts the replica as one that may write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_still_arriving_when_the_view_goes_stale_is_cut_off() {
-    let Some((moto, storage)) = start_moto("stale-view-cut", "registry").await else {
+    let Some((_moto, proxy, registry)) = checking_replica_behind_a_proxy("stale-view-cut").await
+    else {
         return;
     };
-    let proxy = FaultProxy::start(&moto.url).await;
-    let mut config = registry_api::Config::with_storage(proxy.storage_url(&storage));
-    config.lease_check_interval = Duration::from_secs(1);
-    config.storage_timeout = Duration::from_secs(2);
-    let registry = TestRegistry::start_with(config).await;
-    eventually(
-        "the replica accepting writes",
-        Duration::from_secs(10),
-        async || upload_start(&registry).await.status() == 202,
-    )
-    .await;
     let started = upload_start(&registry).await;
     let location = started.headers()["location"]
         .to_str()
