@@ -419,23 +419,7 @@ async fn an_upload_still_arriving_when_the_view_goes_stale_is_cut_off() {
     else {
         return;
     };
-    let started = upload_start(&registry).await;
-    let location = started.headers()["location"]
-        .to_str()
-        .expect("text")
-        .to_owned();
-    let trickle = tokio::spawn({
-        let url = format!("{}{location}", registry.url);
-        async move {
-            reqwest::Client::new()
-                .patch(&url)
-                .header("content-range", "0-999999")
-                .header("content-length", "1000000")
-                .body(endless_trickle())
-                .send()
-                .await
-        }
-    });
+    let (_url, trickle) = trickling_upload(&registry).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     proxy.set_faults(vec![Fault::failing("berth/")]);
     let cut = tokio::time::timeout(Duration::from_secs(15), trickle)
@@ -510,21 +494,24 @@ fn endless_trickle() -> reqwest::Body {
     reqwest::Body::wrap_stream(pieces)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_upload_is_cut_off_rather_than_holding_off_the_window() {
-    let store = tempfile::tempdir().expect("temporary directory");
-    let registry = TestRegistry::start(store.path().to_str().expect("utf-8")).await;
-    let client = reqwest::Client::new();
-    let started = upload_start(&registry).await;
+/// Opens an upload session and starts a `PATCH` of an endless trickle on
+/// it; returns the session's URL and the request's answer to come.
+async fn trickling_upload(
+    registry: &TestRegistry,
+) -> (
+    String,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let started = upload_start(registry).await;
     let location = started.headers()["location"]
         .to_str()
         .expect("text")
         .to_owned();
     let url = format!("{}{location}", registry.url);
     let trickle = tokio::spawn({
-        let (client, url) = (client.clone(), url.clone());
+        let url = url.clone();
         async move {
-            client
+            reqwest::Client::new()
                 .patch(&url)
                 .header("content-range", "0-999999")
                 .header("content-length", "1000000")
@@ -533,6 +520,15 @@ async fn a_slow_upload_is_cut_off_rather_than_holding_off_the_window() {
                 .await
         }
     });
+    (url, trickle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_is_cut_off_rather_than_holding_off_the_window() {
+    let store = tempfile::tempdir().expect("temporary directory");
+    let registry = TestRegistry::start(store.path().to_str().expect("utf-8")).await;
+    let client = reqwest::Client::new();
+    let (url, trickle) = trickling_upload(&registry).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let began = std::time::Instant::now();
