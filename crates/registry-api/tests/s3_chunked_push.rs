@@ -217,3 +217,25 @@ async fn a_close_that_fails_midway_shows_nothing_and_can_be_sent_again() {
     assert_eq!(setup.close(&location, &blob).await, 201);
     setup.blob_from_each_replica("parts/retry", &blob).await;
 }
+
+/// The store creates a chunk's commit but the answer is lost, and the
+/// retry finds the commit existing: it is this chunk's own, so the chunk
+/// stays and the push goes on (it used to be taken for a racing writer's,
+/// the chunk deleted and the session left unusable).
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_recognised_as_its_own() {
+    let Some(setup) = Setup::start("berth-lost-commit").await else {
+        return;
+    };
+    setup.proxy.set_faults(vec![Fault::answers_lost(
+        "/commits/",
+        vec![axum::http::Method::PUT],
+        1,
+    )]);
+    let blob = Blob::new("application/octet-stream", random_bytes(12 * MIB));
+    let location = setup
+        .send_chunks("parts/lost", &blob, &[6 * MIB, 6 * MIB])
+        .await;
+    assert_eq!(setup.close(&location, &blob).await, 201);
+    setup.blob_from_each_replica("parts/lost", &blob).await;
+}

@@ -33,6 +33,10 @@ pub struct Fault {
     pub delay: Duration,
     /// The share of matching requests answered 500 without forwarding.
     pub error_rate: f64,
+    /// Matching requests are forwarded and carried out, but their answer
+    /// is lost: the client gets 500, as when a connection drops after the
+    /// store acted. Only the first `lost_answers` matching requests.
+    pub lost_answers: usize,
     /// Matching requests get no answer while this rule is in force, as
     /// from a store that hangs; once it is lifted they are answered 503
     /// without being forwarded.
@@ -64,6 +68,17 @@ impl Fault {
         Fault {
             matching: matching.to_owned(),
             stall: true,
+            ..Fault::default()
+        }
+    }
+
+    /// Carries out the first `count` matching requests but answers them
+    /// 500, as a connection lost after the store acted.
+    pub fn answers_lost(matching: &str, methods: Vec<axum::http::Method>, count: usize) -> Self {
+        Fault {
+            matching: matching.to_owned(),
+            methods,
+            lost_answers: count,
             ..Fault::default()
         }
     }
@@ -133,6 +148,22 @@ impl Shared {
             .filter(|fault| fault.applies_to(request))
             .cloned()
             .collect()
+    }
+
+    /// Whether `request`'s answer is to be lost, counting it against the
+    /// first rule that loses answers.
+    fn take_lost_answer(&self, request: &Target) -> bool {
+        let mut faults = self.faults.lock().expect("never poisoned");
+        match faults
+            .iter_mut()
+            .find(|fault| fault.lost_answers > 0 && fault.applies_to(request))
+        {
+            Some(fault) => {
+                fault.lost_answers -= 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Waits while a rule stalls `request`, or until the proxy stops.
@@ -268,6 +299,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
     }
     let delay: Duration = matching.iter().map(|fault| fault.delay).sum();
+    let answer_lost = shared.take_lost_answer(&target);
     let (parts, body) = request.into_parts();
     let target = parts
         .uri
@@ -295,6 +327,11 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     let answered = upstream.send().await;
     tokio::time::sleep(delay).await;
+    if answer_lost {
+        let body =
+            "<Error><Code>InternalError</Code><Message>answer lost by the test</Message></Error>";
+        return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+    }
     match answered {
         Ok(answer) => {
             let mut response = Response::builder().status(answer.status());

@@ -47,7 +47,9 @@ impl Session {
 
 impl Store {
     /// Commits the chunk written at `start` under `nonce`; `false` when
-    /// another chunk was committed there first.
+    /// another chunk was committed there first. A commit found existing
+    /// is read: it may be this one, created by an attempt whose answer was
+    /// lost before the client retried it.
     pub(super) async fn commit_chunk(
         &self,
         name: &RepositoryName,
@@ -63,7 +65,10 @@ impl Store {
             .await
         {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let committed = self.objects.get(&key).await?.bytes().await?;
+                Ok(committed.as_ref() == nonce.as_bytes())
+            }
             Err(other) => Err(other.into()),
         }
     }
