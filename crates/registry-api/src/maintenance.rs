@@ -61,16 +61,6 @@ fn storage(error: registry_storage::StorageError) -> Status {
     Status::unavailable(format!("the store did not answer: {error}"))
 }
 
-fn to_proto(record: &LeaseRecord, replica_id: &str) -> Lease {
-    Lease {
-        lease_id: record.lease_id.clone(),
-        holder: record.holder.clone(),
-        reason: record.reason.clone(),
-        expires_at_unix_ms: record.expires_at_unix_ms,
-        replica_id: replica_id.to_owned(),
-    }
-}
-
 fn ttl_ms(ttl_seconds: u64) -> Result<i64, Status> {
     if ttl_seconds == 0 || ttl_seconds > MAX_TTL_SECONDS {
         return Err(Status::invalid_argument(format!(
@@ -100,6 +90,17 @@ impl MaintenanceService {
 
     fn write_gate(&self) -> &WriteGate {
         &self.state.write_gate
+    }
+
+    /// `record` as answered to a caller, naming this replica.
+    fn to_proto(&self, record: &LeaseRecord) -> Lease {
+        Lease {
+            lease_id: record.lease_id.clone(),
+            holder: record.holder.clone(),
+            reason: record.reason.clone(),
+            expires_at_unix_ms: record.expires_at_unix_ms,
+            replica_id: self.state.replica_id.clone(),
+        }
     }
 }
 
@@ -181,7 +182,7 @@ impl Maintenance for MaintenanceService {
         {
             return Err(not_drained("upload hashes still being saved"));
         }
-        Ok(Response::new(to_proto(&granted, &self.state.replica_id)))
+        Ok(Response::new(self.to_proto(&granted)))
     }
 
     async fn renew_read_only(
@@ -214,7 +215,7 @@ impl Maintenance for MaintenanceService {
             })
             .await?
             .expect("renewing always records a state");
-        Ok(Response::new(to_proto(&renewed, &self.state.replica_id)))
+        Ok(Response::new(self.to_proto(&renewed)))
     }
 
     async fn release_read_only(
@@ -274,7 +275,7 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(StatusResponse {
             read_only: mode != Mode::ReadWrite,
             lease: match &mode {
-                Mode::Maintenance(record) => Some(to_proto(record, &self.state.replica_id)),
+                Mode::Maintenance(record) => Some(self.to_proto(record)),
                 _ => None,
             },
             writes_in_flight: self.write_gate().writes_in_flight(),

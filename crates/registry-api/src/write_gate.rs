@@ -84,7 +84,8 @@ impl Drop for WriteGuard<'_> {
 pub enum Mode {
     ReadWrite,
     ReadOnlyOnBoot,
-    /// Started, but the lease could not be read from the store yet.
+    /// No fresh view of the lease: not checked yet, checks failing for
+    /// two intervals, or the known lease's end passed with no check since.
     LeaseUnknown,
     Maintenance(LeaseRecord),
 }
@@ -121,22 +122,6 @@ impl WriteGate {
     /// Done when a write found the view stale and wants a lease check.
     pub async fn check_wanted(&self) {
         self.check_wanted.notified().await;
-    }
-
-    /// Whether the known lease ran out by this replica's copy without a
-    /// check since: the holder may have renewed it in the store through
-    /// another replica, so writes wait for a check rather than reopen.
-    fn lease_may_have_been_renewed(&self) -> bool {
-        self.follows_lease
-            && self
-                .lease
-                .read()
-                .expect("never poisoned")
-                .as_ref()
-                .is_some_and(|lease| {
-                    !lease.released
-                        && self.checked_at_unix_ms.load(Ordering::SeqCst) < lease.expires_at_unix_ms
-                })
     }
 
     fn view_is_fresh(&self) -> bool {
@@ -188,15 +173,22 @@ impl WriteGate {
     }
 
     pub fn mode(&self) -> Mode {
-        if let Some(lease) = self.lease.read().expect("never poisoned").as_ref()
-            && lease.is_active(now_unix_ms())
-        {
-            return Mode::Maintenance(lease.clone());
+        // A lease that ran out by this replica's copy with no check since
+        // may have been renewed through another replica: writes wait for
+        // a check rather than reopen.
+        let mut ended_unchecked = false;
+        if let Some(lease) = self.lease.read().expect("never poisoned").as_ref() {
+            if lease.is_active(now_unix_ms()) {
+                return Mode::Maintenance(lease.clone());
+            }
+            ended_unchecked = self.follows_lease
+                && !lease.released
+                && self.checked_at_unix_ms.load(Ordering::SeqCst) < lease.expires_at_unix_ms;
         }
         if self.read_only_on_boot.load(Ordering::SeqCst) {
             return Mode::ReadOnlyOnBoot;
         }
-        if !self.view_is_fresh() || self.lease_may_have_been_renewed() {
+        if ended_unchecked || !self.view_is_fresh() {
             return Mode::LeaseUnknown;
         }
         Mode::ReadWrite
