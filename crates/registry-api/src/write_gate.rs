@@ -29,8 +29,10 @@ use registry_storage::{LeaseRecord, now_unix_ms};
 /// Seconds a writer refused by `--read-only-on-boot` is told to wait.
 const BOOT_RETRY_AFTER_SECONDS: u64 = 60;
 /// How long a write waits for a lease check it asked for, when the view
-/// of the lease is stale, before it is refused.
-const STALE_VIEW_WAIT: Duration = Duration::from_secs(2);
+/// of the lease is stale, before it is refused: long enough for a check
+/// still retrying against a store that just came back to give up and the
+/// next one to succeed.
+const STALE_VIEW_WAIT: Duration = Duration::from_secs(5);
 /// Seconds a writer refused while the lease view is stale is told to wait.
 const UNKNOWN_RETRY_AFTER_SECONDS: u64 = 1;
 
