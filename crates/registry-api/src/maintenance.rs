@@ -27,8 +27,10 @@ const CUT_LIMIT: Duration = Duration::from_secs(5);
 const RECENT_GC_REPORTS: usize = 20;
 /// For how many check intervals one successful lease check vouches.
 const CHECKS_VOUCHED: u32 = 2;
-/// The least time between two checks that writes asked for.
-const WANTED_CHECK_SPACING: Duration = Duration::from_secs(1);
+/// The least time between two checks off the schedule: the retries after
+/// a failed check, and the checks writes ask for while the view is stale.
+/// Writes resume within about this long of the store answering again.
+const CHECK_RETRY: Duration = Duration::from_secs(1);
 
 /// The gRPC service over this replica's store and write gate.
 #[derive(Debug, Clone)]
@@ -315,43 +317,58 @@ pub async fn check_lease(state: &AppState, admin: &str, interval: Duration) -> b
     }
 }
 
-/// Checks the lease every `interval`, and soon when a write found the
-/// view stale, until `shutdown`; then withdraws this replica's
-/// announcement. `shutdown` must come only once no request can write
-/// any more: a replica is announced for as long as it may.
+/// Checks the lease every `interval`, every [`CHECK_RETRY`] while checks
+/// fail, and soon when a write found the view stale, until `shutdown`;
+/// then withdraws this replica's announcement. `shutdown` must come only
+/// once no request can write any more: a replica is announced for as
+/// long as it may. Writes in flight are cut off the moment the view goes
+/// stale, even while a check is still waiting on the store.
 pub async fn follow_lease(
     state: AppState,
     admin: String,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.reset();
     let mut last_check = tokio::time::Instant::now();
+    let first_passed = state.write_gate.view_is_fresh();
+    let mut next_check = last_check + next_check_after(first_passed, interval);
+    let mut checking = None;
+    // The end of the view whose writes were already cut off.
+    let mut cut_at = None;
     loop {
         let fresh_until = state.write_gate.view_fresh_until();
+        let stale_at = fresh_until.filter(|_| fresh_until != cut_at);
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = ticks.tick() => {}
-            () = state.write_gate.check_wanted() => {
-                // Writes arriving while the store fails ask again and
-                // again: at most one check a second.
-                tokio::time::sleep_until(last_check + WANTED_CHECK_SPACING).await;
+            () = tokio::time::sleep_until(next_check), if checking.is_none() => {
+                last_check = tokio::time::Instant::now();
+                checking = Some(Box::pin(check_lease(&state, &admin, interval)));
             }
-            () = sleep_until_some(fresh_until) => {
-                if state.write_gate.view_fresh_until() == fresh_until {
-                    cut_writes_on_a_stale_view(&state);
-                }
-                continue;
+            passed = async { checking.as_mut().expect("guarded").await }, if checking.is_some() => {
+                checking = None;
+                next_check = last_check + next_check_after(passed, interval);
+            }
+            () = state.write_gate.check_wanted() => {
+                // Writes arriving while the store fails ask again and again.
+                next_check = next_check.min(last_check + CHECK_RETRY);
+            }
+            () = sleep_until_some(stale_at) => {
+                cut_writes_on_a_stale_view(&state);
+                cut_at = fresh_until;
             }
         }
-        last_check = tokio::time::Instant::now();
-        check_lease(&state, &admin, interval).await;
     }
+    drop(checking);
     if let Err(error) = state.store.withdraw_replica(&state.replica_id).await {
         tracing::warn!(%error, "the replica's announcement was not withdrawn; it ages out");
     }
+}
+
+/// The time from a check to the next: `interval` after a successful one,
+/// [`CHECK_RETRY`] after a failed one, so that a store answering again
+/// renews the view before it goes stale.
+fn next_check_after(passed: bool, interval: Duration) -> Duration {
+    if passed { interval } else { CHECK_RETRY }
 }
 
 /// Sleeps until `until`, or forever when there is none.

@@ -126,7 +126,8 @@ impl WriteGate {
         self.check_wanted.notified().await;
     }
 
-    fn view_is_fresh(&self) -> bool {
+    /// Whether writes may go ahead as far as the view of the lease goes.
+    pub fn view_is_fresh(&self) -> bool {
         !self.follows_lease
             || self
                 .view_fresh_until

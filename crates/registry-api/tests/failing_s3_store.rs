@@ -97,6 +97,10 @@ async fn a_failing_store_gets_clean_answers_and_recovers(bucket: &str, fault: Fa
     let proxy = FaultProxy::start(&moto.url).await;
     let mut config = registry_api::Config::with_storage(proxy.storage_url(&direct));
     config.storage_timeout = STORAGE_TIMEOUT;
+    // The outage below lasts about 20 s on a loaded machine, as long as the
+    // default interval's view of the lease: writes would then be refused
+    // for the lease (maintenance.rs tests that) rather than for the store.
+    config.lease_check_interval = Duration::from_secs(60);
     let registry = TestRegistry::start_with(config).await;
     let client = reqwest::Client::new();
     let base = registry.url.clone();

@@ -36,15 +36,16 @@ async fn replica_checking_every(storage: &str, interval: Duration) -> TestRegist
 }
 
 /// A replica on a `moto_server` bucket seen through a fault proxy,
-/// checking the lease every second and giving up on the store after 2 s,
-/// once it takes writes; `None` where moto is missing outside CI.
+/// checking the lease every `interval` and giving up on the store after
+/// 2 s, once it takes writes; `None` where moto is missing outside CI.
 async fn checking_replica_behind_a_proxy(
     bucket: &str,
+    interval: Duration,
 ) -> Option<(test_support::ChildServer, FaultProxy, TestRegistry)> {
     let (moto, storage) = start_moto(bucket, "registry").await?;
     let proxy = FaultProxy::start(&moto.url).await;
     let mut config = registry_api::Config::with_storage(proxy.storage_url(&storage));
-    config.lease_check_interval = Duration::from_secs(1);
+    config.lease_check_interval = interval;
     config.storage_timeout = Duration::from_secs(2);
     let registry = TestRegistry::start_with(config).await;
     eventually(
@@ -54,6 +55,17 @@ async fn checking_replica_behind_a_proxy(
     )
     .await;
     Some((moto, proxy, registry))
+}
+
+/// Waits for the replica behind `proxy` to begin a lease check (each one
+/// first announces the replica), and returns about when it did.
+async fn a_lease_check_begins(proxy: &FaultProxy) -> tokio::time::Instant {
+    let announcements = proxy.requests_matching("berth/replicas/");
+    eventually("a lease check", Duration::from_secs(10), async || {
+        proxy.requests_matching("berth/replicas/") > announcements
+    })
+    .await;
+    tokio::time::Instant::now()
 }
 
 async fn upload_start(registry: &TestRegistry) -> reqwest::Response {
@@ -368,7 +380,8 @@ async fn an_idle_replica_reads_the_store_only_at_its_check_interval() {
 /// again, the next write asks for a check, waits for it and is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_cannot_check_the_lease_stops_writing() {
-    let Some((_moto, proxy, registry)) = checking_replica_behind_a_proxy("unchecked-replica").await
+    let Some((_moto, proxy, registry)) =
+        checking_replica_behind_a_proxy("unchecked-replica", Duration::from_secs(1)).await
     else {
         return;
     };
@@ -410,24 +423,74 @@ async fn a_replica_that_cannot_check_the_lease_stops_writing() {
     );
 }
 
-/// An upload still arriving when the replica's view of the lease goes
-/// stale (its checks failing for two intervals) is cut off: gc-worker no
-/// longer counts the replica as one that may write.
+/// A store answering again before the view goes stale renews it in time:
+/// a failed check is retried within a second, not at the next interval
+/// (which falls when the view goes stale), so a write in flight across
+/// the outage goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_still_arriving_when_the_view_goes_stale_is_cut_off() {
-    let Some((_moto, proxy, registry)) = checking_replica_behind_a_proxy("stale-view-cut").await
+async fn a_store_back_before_the_view_goes_stale_keeps_writes_going() {
+    let interval = Duration::from_secs(4);
+    let Some((_moto, proxy, registry)) =
+        checking_replica_behind_a_proxy("renewed-view", interval).await
     else {
         return;
     };
     let (_url, trickle) = trickling_upload(&registry).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Start just after a check, so the next falls inside the outage.
+    let checked = a_lease_check_begins(&proxy).await;
+    tokio::time::sleep_until(checked + Duration::from_secs(3)).await;
     proxy.set_faults(vec![Fault::failing("berth/")]);
+    // Longer than the storage timeout: the check at 4 s gives up.
+    tokio::time::sleep_until(checked + Duration::from_millis(6500)).await;
+    proxy.set_faults(Vec::new());
+    // The check before the outage vouched for 8 s.
+    tokio::time::sleep_until(checked + interval * 2 + Duration::from_secs(1)).await;
+    assert!(
+        !trickle.is_finished(),
+        "the upload was cut off though the store answered before the view went stale: {:?}",
+        trickle.await
+    );
+    assert_eq!(upload_start(&registry).await.status(), 202);
+    trickle.abort();
+}
+
+/// An upload still arriving when the replica's view of the lease goes
+/// stale (its checks failing or hanging for two intervals) is cut off at
+/// once, even while a check still waits on the store: gc-worker no longer
+/// counts the replica as one that may write.
+async fn an_upload_is_cut_off_when_the_view_goes_stale(bucket: &str, fault: Fault) {
+    let interval = Duration::from_secs(1);
+    let Some((_moto, proxy, registry)) = checking_replica_behind_a_proxy(bucket, interval).await
+    else {
+        return;
+    };
+    let (_url, trickle) = trickling_upload(&registry).await;
+    a_lease_check_begins(&proxy).await;
+    proxy.set_faults(vec![fault]);
+    let faulted = std::time::Instant::now();
     let cut = tokio::time::timeout(Duration::from_secs(15), trickle)
         .await
         .expect("cut off within a few seconds of the view going stale")
         .expect("task")
         .expect("answered");
     assert_eq!(cut.status(), 503);
+    // The check just seen vouched for two intervals; the next one hangs
+    // or fails for the storage timeout (2 s) and more.
+    assert!(
+        faulted.elapsed() < interval * 2 + Duration::from_millis(700),
+        "cut off {:?} after the store stopped answering",
+        faulted.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_still_arriving_when_the_view_goes_stale_is_cut_off() {
+    an_upload_is_cut_off_when_the_view_goes_stale("stale-view-cut", Fault::failing("berth/")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_cut_off_on_time_while_a_check_hangs() {
+    an_upload_is_cut_off_when_the_view_goes_stale("hung-check-cut", Fault::stalled("berth/")).await;
 }
 
 /// A replica started inside a window reads the lease once, and is not

@@ -43,7 +43,9 @@ pub async fn push_blob(client: &reqwest::Client, base: &str, repository: &str, b
         .send()
         .await
         .expect("blob push request");
-    assert_eq!(response.status(), 201, "pushing blob {}", blob.digest);
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, 201, "pushing blob {}: {body}", blob.digest);
 }
 
 /// Pushes a manifest under `reference` (a tag or a digest).
