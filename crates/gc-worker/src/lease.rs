@@ -28,9 +28,38 @@ use tonic::transport::Channel;
 
 /// One replica's admin service.
 #[derive(Clone, Debug)]
-struct Replica {
-    endpoint: url::Url,
-    client: MaintenanceClient<Channel>,
+pub struct Replica {
+    pub endpoint: url::Url,
+    pub client: MaintenanceClient<Channel>,
+}
+
+/// Connects to every replica's admin port, before anything is read, so
+/// that an unreachable replica stops the run at once and the window does
+/// not include connection set-up.
+pub async fn connect(endpoints: &[url::Url]) -> anyhow::Result<Vec<Replica>> {
+    let mut replicas = Vec::new();
+    for endpoint in endpoints {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach the admin port of replica {endpoint}"))?;
+        replicas.push(Replica {
+            endpoint: endpoint.clone(),
+            client: MaintenanceClient::new(channel),
+        });
+    }
+    Ok(replicas)
+}
+
+/// `message` as a request carrying the admin token, when there is one.
+pub fn authorized<T>(token: Option<&SharedToken>, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        token.attach(&mut request);
+    }
+    request
 }
 
 /// A lease held on every replica.
@@ -49,7 +78,7 @@ pub struct LeaseSet {
 }
 
 /// Covers the store's rounding of modification times (a second on S3).
-const CLOCK_SLACK: Duration = Duration::from_secs(2);
+pub const CLOCK_SLACK: Duration = Duration::from_secs(2);
 /// An announcement this long past its freshness is a replica that died
 /// without withdrawing it, and is removed.
 const FORGOTTEN_AFTER: Duration = Duration::from_secs(3600);
@@ -61,38 +90,24 @@ fn margin(ttl: Duration) -> Duration {
 }
 
 impl LeaseSet {
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(token) = &self.token {
-            token.attach(&mut request);
-        }
-        request
+    /// `message` as a request carrying the admin token, when there is one.
+    pub fn authorized<T>(&self, message: T) -> tonic::Request<T> {
+        authorized(self.token.as_ref(), message)
     }
 
-    /// Connects to every replica's admin port (before the window, so the
-    /// window does not include connection set-up), then takes the lease on
-    /// every replica. If one refuses or cannot be reached, releases what
-    /// was taken and fails: never sweep while any replica may write.
+    /// The replicas holding the lease, in `--admin-endpoints` order.
+    pub fn replicas(&self) -> &[Replica] {
+        &self.replicas
+    }
+
+    /// Takes the lease on every replica. If one refuses or cannot be
+    /// reached, releases what was taken and fails: never sweep while any
+    /// replica may write.
     pub async fn acquire(
-        endpoints: &[url::Url],
+        replicas: Vec<Replica>,
         ttl: Duration,
         token: Option<SharedToken>,
-        window_opens: impl FnOnce(),
     ) -> anyhow::Result<LeaseSet> {
-        let mut replicas = Vec::new();
-        for endpoint in endpoints {
-            let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(30))
-                .connect()
-                .await
-                .with_context(|| format!("cannot reach the admin port of replica {endpoint}"))?;
-            replicas.push(Replica {
-                endpoint: endpoint.clone(),
-                client: MaintenanceClient::new(channel),
-            });
-        }
-        window_opens();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
         let mut set = LeaseSet {
             replicas,
@@ -104,7 +119,7 @@ impl LeaseSet {
             told: Vec::new(),
         };
         for (index, replica) in set.replicas.iter().enumerate() {
-            let request = set.request(AcquireReadOnlyRequest {
+            let request = set.authorized(AcquireReadOnlyRequest {
                 lease_id: set.lease_id.clone(),
                 holder: set.holder.clone(),
                 ttl_seconds: ttl.as_secs().max(1),
@@ -152,7 +167,7 @@ impl LeaseSet {
                 continue;
             }
             tracing::info!(replica = %replica.id, admin = %replica.admin, "removing the announcement of a replica gone for an hour");
-            if let Err(error) = store.withdraw_replica(&replica.id).await {
+            if let Err(error) = store.forget_replica(&replica.id).await {
                 tracing::warn!(replica = %replica.id, %error, "the old announcement stays; the next run tries again");
             }
         }
@@ -195,7 +210,7 @@ impl LeaseSet {
     /// time to live; `false` when any fails.
     async fn renew_everywhere(&self) -> bool {
         for replica in &self.replicas {
-            let mut request = self.request(RenewReadOnlyRequest {
+            let mut request = self.authorized(RenewReadOnlyRequest {
                 lease_id: self.lease_id.clone(),
                 holder: self.holder.clone(),
                 ttl_seconds: self.ttl.as_secs().max(1),
@@ -218,7 +233,7 @@ impl LeaseSet {
 
     async fn release_on(&self, replicas: &[Replica]) {
         for replica in replicas {
-            let request = self.request(ReleaseReadOnlyRequest {
+            let request = self.authorized(ReleaseReadOnlyRequest {
                 lease_id: self.lease_id.clone(),
                 holder: self.holder.clone(),
             });
@@ -251,7 +266,8 @@ mod tests {
         held.hang_renewals();
         let ttl = Duration::from_secs(4);
         let endpoint: url::Url = held.endpoint.parse().expect("URL");
-        let lease = LeaseSet::acquire(&[endpoint], ttl, None, || {})
+        let replicas = connect(&[endpoint]).await.expect("connect");
+        let lease = LeaseSet::acquire(replicas, ttl, None)
             .await
             .expect("acquire");
         lease.keep_renewed().await;

@@ -3,13 +3,16 @@
 //!
 //! A collection reads the whole store before the window (manifests are
 //! content-addressed, so what it reads stays true), then takes the
-//! read-only lease on every replica, lists every repository again and
-//! marks from that listing with what it already read (re-reading only
-//! links whose listing changed), sweeps, and releases the lease on every
-//! way out. Nothing referenced within the grace period is deleted.
+//! read-only lease on every replica, lists again the repositories the
+//! replicas wrote to since (every repository when their journals cannot
+//! say, see [`journal`]) and marks from that listing with what it already
+//! read (re-reading only links whose listing changed), sweeps, and
+//! releases the lease on every way out. Nothing referenced within the
+//! grace period is deleted.
 
 mod config;
 pub mod fsck;
+mod journal;
 mod lease;
 pub mod lease_admin;
 mod plan;
@@ -24,12 +27,15 @@ pub use serve::{parse_schedule, serve};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
-use futures::FutureExt;
-use registry_storage::Store;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use registry_storage::{RepositoryObjects, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::lease::LeaseSet;
 use crate::plan::{Reader, Rules, plan};
+
+/// Repositories listed again at once inside the window.
+const RESCAN_CONCURRENCY: usize = 16;
 
 /// Runs one collection; `shutdown` (SIGTERM, SIGINT) stops it, releasing
 /// the lease first.
@@ -58,6 +64,8 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         ..Report::default()
     };
 
+    let replicas = lease::connect(&config.admin_endpoints).await?;
+    let positions = journal::positions(&replicas, token.as_ref(), store_now).await;
     tracing::info!(storage = %config.storage, "reading the store before the window");
     let reader = Reader::default();
     let before = store.scan_repositories().await?;
@@ -77,9 +85,9 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     }
     report.prepare_ms = report::millis(started.elapsed());
 
-    let mut window = Instant::now();
+    let window = Instant::now();
     let lease = tokio::select! {
-        lease = LeaseSet::acquire(&config.admin_endpoints, config.lease_ttl, token, || window = Instant::now()) => lease?,
+        lease = LeaseSet::acquire(replicas, config.lease_ttl, token) => lease?,
         () = shutdown.cancelled() => bail!("interrupted before the window"),
     };
     // Not spawned: when the select below ends any other way, the sweep is
@@ -88,12 +96,11 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let inside = std::panic::AssertUnwindSafe(async {
         lease.check_every_replica_told(&store).await?;
         store.adopt_leftover_trash(&mut trash).await?;
-        tracing::info!("marking what the tags reach, from a listing inside the window");
         let marking = Instant::now();
-        // Every decision rests on what is listed inside the window: a push
-        // acknowledged before it is seen here, whatever the listing before
-        // the window missed.
-        let current = store.scan_repositories().await?;
+        // Every decision rests on the store as it is inside the window: a
+        // push acknowledged before it is seen here, whatever the listing
+        // before the window missed.
+        let (current, relisted) = list_inside_the_window(&store, &lease, positions, before).await?;
         let plan = plan(&store, &reader, current, blobs, rules).await?;
         let mark_ms = report::millis(marking.elapsed());
         tracing::info!(
@@ -103,7 +110,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         );
         let sweeping = Instant::now();
         sweep::sweep(&store, &trash, &plan).await?;
-        Ok::<_, anyhow::Error>((plan, mark_ms, report::millis(sweeping.elapsed())))
+        Ok::<_, anyhow::Error>((plan, relisted, mark_ms, report::millis(sweeping.elapsed())))
     })
     .catch_unwind();
     // The lease is looked at first whenever several are ready: a sweep
@@ -120,12 +127,14 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     report.window_ms = report::millis(window.elapsed());
     tracing::info!("destroying the trash of this and any earlier interrupted collection");
     let emptied = store.empty_trash(trash).await;
-    let (plan, mark_ms, sweep_ms) = outcome?;
+    let (plan, relisted, mark_ms, sweep_ms) = outcome?;
     emptied.context("emptying the trash of this collection")?;
     if let Err(error) = sweep::sweep_tag_history(&store, &plan).await {
         tracing::warn!(error = %format!("{error:#}"), "some tag history entries were not removed; the next run retries");
     }
     report.count(&plan);
+    report.whole_store_relisted = relisted.is_none();
+    report.repositories_relisted = relisted.unwrap_or(report.repositories_scanned);
     report.mark_ms = mark_ms;
     report.sweep_ms = sweep_ms;
     report.total_ms = report::millis(started.elapsed());
@@ -141,4 +150,41 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         "garbage collected"
     );
     Ok(report)
+}
+
+/// The repositories as they are inside the window: the listing before it,
+/// with what the replicas' journals say was written since listed again
+/// (and how many that was); the whole store listed again (`None`) when the
+/// journals cannot say.
+async fn list_inside_the_window(
+    store: &Store,
+    lease: &LeaseSet,
+    positions: Option<journal::Positions>,
+    before: Vec<RepositoryObjects>,
+) -> anyhow::Result<(Vec<RepositoryObjects>, Option<usize>)> {
+    let written = match positions {
+        Some(positions) => journal::written_since(lease, &positions, store).await?,
+        None => None,
+    };
+    let Some(written) = written else {
+        tracing::info!(
+            "marking what the tags reach, from a listing of the whole store inside the window"
+        );
+        return Ok((store.scan_repositories().await?, None));
+    };
+    tracing::info!(
+        repositories = written.len(),
+        "marking what the tags reach, listing again the repositories written since the listing"
+    );
+    let mut current: Vec<RepositoryObjects> = before
+        .into_iter()
+        .filter(|repository| !written.contains(&repository.name))
+        .collect();
+    let listed: Vec<Option<RepositoryObjects>> = futures::stream::iter(&written)
+        .map(|name| store.scan_repository(name))
+        .buffer_unordered(RESCAN_CONCURRENCY)
+        .try_collect()
+        .await?;
+    current.extend(listed.into_iter().flatten());
+    Ok((current, Some(written.len())))
 }

@@ -26,6 +26,11 @@ pub struct Report {
     pub referrers_indexed: usize,
     pub blobs_deleted: usize,
     pub bytes_freed: u64,
+    /// Repositories listed again inside the window: those the replicas'
+    /// journals named as written since the listing before it, or every
+    /// one (`whole_store_relisted`) when the journals could not say.
+    pub repositories_relisted: usize,
+    pub whole_store_relisted: bool,
     /// Scan and read before the window (milliseconds).
     pub prepare_ms: u64,
     /// Re-scan and mark inside the window.

@@ -67,6 +67,26 @@ async fn delete(url: String) -> u16 {
         .as_u16()
 }
 
+/// Two replicas of `backend`'s store, and `image` pushed to `repository`
+/// through the first, then deleted: its blobs are garbage older than a
+/// collection started now.
+async fn two_replicas_and_garbage(
+    backend: &Backend,
+    repository: &str,
+    image: &Image,
+) -> (TestRegistry, TestRegistry) {
+    let first = TestRegistry::start(&backend.storage).await;
+    let second = TestRegistry::start(&backend.storage).await;
+    push_image(&reqwest::Client::new(), &first.url, repository, "v1", image).await;
+    let digest = image.manifest.digest.to_string();
+    assert_eq!(
+        delete(format!("{}/v2/{repository}/manifests/{digest}", first.url)).await,
+        202
+    );
+    let_the_store_clock_tick().await;
+    (first, second)
+}
+
 on_both_backends!(
     pruning_keeps_nested_repositories,
     pruning_keeps_nested_repositories_on_files,
@@ -214,6 +234,10 @@ async fn writes_just_before_the_window_survive(backend: Backend) {
     };
     let (report, location) = tokio::join!(collect(&backend.storage, &endpoints), writes);
     assert_eq!(report.repositories_pruned, 0, "{report:?}");
+    assert!(
+        !report.whole_store_relisted && report.repositories_relisted == 1,
+        "the journals named the one repository written since the listing: {report:?}"
+    );
 
     assert_eq!(
         bytes_of(format!("{base}/v2/race/x/blobs/{}", blob.digest)).await,
@@ -298,19 +322,9 @@ on_both_backends!(
 /// and both replicas write again at once. Told of both, the same
 /// collection runs.
 async fn a_replica_left_out_of_the_admin_endpoints_stops_the_collection(backend: Backend) {
-    let (told, forgotten) = (
-        TestRegistry::start(&backend.storage).await,
-        TestRegistry::start(&backend.storage).await,
-    );
-    let client = reqwest::Client::new();
     let garbage = Image::random(1, 512);
-    push_image(&client, &told.url, "left/out", "v1", &garbage).await;
-    let digest = garbage.manifest.digest.to_string();
-    assert_eq!(
-        delete(format!("{}/v2/left/out/manifests/{digest}", told.url)).await,
-        202
-    );
-    let_the_store_clock_tick().await;
+    let (told, forgotten) = two_replicas_and_garbage(&backend, "left/out", &garbage).await;
+    let client = reqwest::Client::new();
 
     let refused = gc_worker::run_once(
         &config(&backend.storage, &[admin(&told)]),
@@ -345,6 +359,74 @@ async fn a_replica_left_out_of_the_admin_endpoints_stops_the_collection(backend:
         "config, layer and manifest: {report:?}"
     );
     assert_store_sound(&backend.storage).await;
+}
+
+on_both_backends!(
+    a_replica_that_wrote_and_stopped_before_the_window_is_not_missed,
+    a_replica_that_wrote_and_stopped_before_the_window_is_not_missed_on_files,
+    a_replica_that_wrote_and_stopped_before_the_window_is_not_missed_on_s3
+);
+
+/// A replica missing from `--admin-endpoints` pushes, between the
+/// collection's listing and its window, an image whose blobs the store
+/// holds as garbage, then stops. No live replica was left out when the
+/// window opens, and the journals of those asked know nothing of the
+/// push: the stopped replica's announcement still says it may have
+/// written since the listing, so the whole store is listed again and the
+/// image stays whole.
+async fn a_replica_that_wrote_and_stopped_before_the_window_is_not_missed(backend: Backend) {
+    let image = Image::random(2, 1024);
+    let (told, untold) = two_replicas_and_garbage(&backend, "garbage/old", &image).await;
+    let client = reqwest::Client::new();
+
+    let held = HeldReplica::start().await;
+    let endpoints = [held.endpoint.clone(), admin(&told)];
+    let late_push = async {
+        held.acquire_arrived().await;
+        push_image(&client, &untold.url, "late/push", "v1", &image).await;
+        untold.stop().await;
+        // Past the store's clock slack: not live when the window opens.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        held.let_go();
+    };
+    let (report, ()) = tokio::join!(collect(&backend.storage, &endpoints), late_push);
+    assert!(report.whole_store_relisted, "{report:?}");
+    assert_pulls(&told.url, "late/push", "v1", &image).await;
+    assert_store_sound(&backend.storage).await;
+}
+
+/// A replica that restarted between the listing and the window answers
+/// under another id: what its predecessor wrote is in no journal, so the
+/// whole store is listed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_restarted_before_the_window_has_the_whole_store_listed() {
+    let backend = Backend::file();
+    let registry = TestRegistry::start(&backend.storage).await;
+    let image = Image::random(1, 512);
+    push_image(
+        &reqwest::Client::new(),
+        &registry.url,
+        "kept/app",
+        "v1",
+        &image,
+    )
+    .await;
+    let held = HeldReplica::start().await;
+    let endpoints = [held.endpoint.clone(), admin(&registry)];
+    let restart = async {
+        held.acquire_arrived().await;
+        held.restart();
+        held.let_go();
+    };
+    let (report, ()) = tokio::join!(collect(&backend.storage, &endpoints), restart);
+    assert!(report.whole_store_relisted, "{report:?}");
+    assert_pulls(&registry.url, "kept/app", "v1", &image).await;
+
+    let report = collect(&backend.storage, &[admin(&registry)]).await;
+    assert!(
+        !report.whole_store_relisted && report.repositories_relisted == 0,
+        "nothing was written since the listing: {report:?}"
+    );
 }
 
 /// A push cut off by a killed replica leaves an incomplete multipart upload

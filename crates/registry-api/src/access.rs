@@ -53,19 +53,6 @@ fn required(endpoint: &Endpoint, method: &Method) -> Option<Action> {
     }
 }
 
-fn repository(endpoint: &Endpoint) -> Option<&registry_core::RepositoryName> {
-    match endpoint {
-        Endpoint::Base | Endpoint::Catalog => None,
-        Endpoint::Tags(name)
-        | Endpoint::Manifest(name, _)
-        | Endpoint::ManifestBadReference(name, _)
-        | Endpoint::Blob(name, _)
-        | Endpoint::UploadStart(name)
-        | Endpoint::Upload(name, _)
-        | Endpoint::Referrers(name, _) => Some(name),
-    }
-}
-
 /// The connection's peer address.
 fn peer_address(parts: &Parts) -> Option<IpAddr> {
     parts
@@ -90,7 +77,7 @@ pub async fn check(
     let principal = gate
         .authenticate(&parts.headers, peer_address(parts))
         .await?;
-    match (required(endpoint, &parts.method), repository(endpoint)) {
+    match (required(endpoint, &parts.method), endpoint.repository()) {
         (Some(action), Some(name)) => gate.authorize(&principal, name, action).await?,
         _ => gate.require_user(&principal)?,
     }

@@ -75,6 +75,21 @@ impl Endpoint {
         .with_status(404))
     }
 
+    /// The repository the endpoint is in; `None` for the base and the
+    /// catalog.
+    pub fn repository(&self) -> Option<&RepositoryName> {
+        match self {
+            Endpoint::Base | Endpoint::Catalog => None,
+            Endpoint::Tags(name)
+            | Endpoint::Manifest(name, _)
+            | Endpoint::ManifestBadReference(name, _)
+            | Endpoint::Blob(name, _)
+            | Endpoint::UploadStart(name)
+            | Endpoint::Upload(name, _)
+            | Endpoint::Referrers(name, _) => Some(name),
+        }
+    }
+
     /// A short, bounded label for metrics and logs.
     pub fn route(&self) -> &'static str {
         match self {

@@ -19,6 +19,7 @@ mod router;
 mod upload_slots;
 mod write_cut;
 mod write_gate;
+mod write_journal;
 
 pub use app::{App, AppState};
 pub use auth::AuthGate;

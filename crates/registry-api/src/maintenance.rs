@@ -7,7 +7,8 @@ use std::time::Duration;
 use registry_proto::maintenance::maintenance_server::Maintenance;
 use registry_proto::maintenance::{
     AcquireReadOnlyRequest, Lease, ReleaseReadOnlyRequest, ReleaseReadOnlyResponse,
-    RenewReadOnlyRequest, StatusRequest, StatusResponse,
+    RenewReadOnlyRequest, RepositoriesWritten, RepositoriesWrittenRequest, StatusRequest,
+    StatusResponse,
 };
 use registry_storage::{LeaseRecord, Store, now_unix_ms};
 use tokio_util::sync::CancellationToken;
@@ -286,6 +287,29 @@ impl Maintenance for MaintenanceService {
             recent_gc_reports,
         }))
     }
+
+    async fn repositories_written(
+        &self,
+        request: Request<RepositoriesWrittenRequest>,
+    ) -> Result<Response<RepositoriesWritten>, Status> {
+        let journal = &self.write_gate().journal;
+        // The position first: a write admitted between the two is
+        // reported again next time, never missed.
+        let position = journal.position();
+        let (repositories, complete) = match request.into_inner().since {
+            None => (Vec::new(), true),
+            Some(since) => match journal.written_since(since) {
+                Some(written) => (written.iter().map(ToString::to_string).collect(), true),
+                None => (Vec::new(), false),
+            },
+        };
+        Ok(Response::new(RepositoriesWritten {
+            replica_id: self.state.replica_id.clone(),
+            position,
+            repositories,
+            complete,
+        }))
+    }
 }
 
 /// One lease check: announces this replica in the store, then reads the
@@ -359,7 +383,11 @@ pub async fn follow_lease(
         }
     }
     drop(checking);
-    if let Err(error) = state.store.withdraw_replica(&state.replica_id).await {
+    if let Err(error) = state
+        .store
+        .withdraw_replica(&state.replica_id, &admin)
+        .await
+    {
         tracing::warn!(%error, "the replica's announcement was not withdrawn; it ages out");
     }
 }

@@ -122,10 +122,11 @@ async fn handle(state: &AppState, endpoint: Endpoint, request: Request) -> ApiRe
     } else {
         None
     };
-    let write = if is_write {
-        Some(state.write_gate.begin_write_checked().await?)
-    } else {
-        None
+    // Writes outside a repository (the base, the catalog) are refused by
+    // their handlers as methods not allowed.
+    let write = match endpoint.repository().filter(|_| is_write) {
+        Some(repository) => Some(state.write_gate.begin_write_checked(repository).await?),
+        None => None,
     };
     let body = match &write {
         Some(write) => crate::write_cut::cut_when(body, write.cut_signal()),

@@ -23,8 +23,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use registry_core::{ErrorCode, RegistryError};
+use registry_core::{ErrorCode, RegistryError, RepositoryName};
 use registry_storage::{LeaseRecord, now_unix_ms};
+
+use crate::write_journal::{JournalEntry, WriteJournal};
 
 /// Seconds a writer refused by `--read-only-on-boot` is told to wait.
 const BOOT_RETRY_AFTER_SECONDS: u64 = 60;
@@ -59,12 +61,16 @@ pub struct WriteGate {
     /// Cancelled to cut off the request bodies of the writes in flight
     /// (see [`crate::write_cut`]); replaced by a fresh one each time.
     cut: Mutex<CancellationToken>,
+    /// The repositories the admitted writes went to.
+    pub journal: WriteJournal,
 }
 
 /// A write in progress; dropping it ends the write.
 #[derive(Debug)]
 pub struct WriteGuard<'a> {
     gate: &'a WriteGate,
+    /// Set once the write is admitted.
+    _journaled: Option<JournalEntry<'a>>,
 }
 
 impl WriteGuard<'_> {
@@ -206,22 +212,35 @@ impl WriteGate {
     /// unchecked), first asks for a check and waits
     /// up to [`STALE_VIEW_WAIT`] for it: after a store outage the first
     /// writes are served once the store answers, not refused.
-    pub async fn begin_write_checked(&self) -> Result<WriteGuard<'_>, RegistryError> {
+    pub async fn begin_write_checked(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<WriteGuard<'_>, RegistryError> {
         let deadline = Instant::now() + STALE_VIEW_WAIT;
         while self.mode() == Mode::LeaseUnknown && Instant::now() < deadline {
             self.check_wanted.notify_one();
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.begin_write()
+        self.begin_write(repository)
     }
 
-    /// Starts a write, or refuses it with 503 UNAVAILABLE, a message saying
+    /// Starts a write to `repository` (recorded in the journal once
+    /// admitted), or refuses it with 503 UNAVAILABLE, a message saying
     /// until when, and `Retry-After`.
-    pub fn begin_write(&self) -> Result<WriteGuard<'_>, RegistryError> {
+    pub fn begin_write(
+        &self,
+        repository: &RepositoryName,
+    ) -> Result<WriteGuard<'_>, RegistryError> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = WriteGuard { gate: self };
+        let mut guard = WriteGuard {
+            gate: self,
+            _journaled: None,
+        };
         let (message, retry_after) = match self.mode() {
-            Mode::ReadWrite => return Ok(guard),
+            Mode::ReadWrite => {
+                guard._journaled = Some(self.journal.record(repository));
+                return Ok(guard);
+            }
             Mode::ReadOnlyOnBoot => (
                 "the registry is read-only (started with --read-only-on-boot); pulls work, pushes and deletes do not".to_owned(),
                 BOOT_RETRY_AFTER_SECONDS,
@@ -311,6 +330,10 @@ pub fn mode_header(mode: &Mode) -> String {
 mod tests {
     use super::*;
 
+    fn repository() -> RepositoryName {
+        "team/app".parse().expect("a repository name")
+    }
+
     fn lease(version: u64, released: bool) -> LeaseRecord {
         LeaseRecord {
             version,
@@ -327,7 +350,7 @@ mod tests {
         let gate = WriteGate::new(false);
         assert_eq!(gate.mode(), Mode::LeaseUnknown);
         assert_eq!(
-            gate.begin_write().expect_err("unknown").code,
+            gate.begin_write(&repository()).expect_err("unknown").code,
             ErrorCode::Unavailable
         );
         gate.observe(None);
@@ -341,12 +364,12 @@ mod tests {
             now_unix_ms(),
             Instant::now() + Duration::from_secs(20),
         );
-        assert!(gate.begin_write().is_ok());
+        assert!(gate.begin_write(&repository()).is_ok());
         tokio::time::advance(Duration::from_secs(19)).await;
-        assert!(gate.begin_write().is_ok());
+        assert!(gate.begin_write(&repository()).is_ok());
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(
-            gate.begin_write().is_err(),
+            gate.begin_write(&repository()).is_err(),
             "no check for its whole freshness: writes stop"
         );
         tokio::time::timeout(Duration::from_millis(1), gate.check_wanted())
@@ -357,7 +380,7 @@ mod tests {
             now_unix_ms(),
             Instant::now() + Duration::from_secs(20),
         );
-        assert!(gate.begin_write().is_ok());
+        assert!(gate.begin_write(&repository()).is_ok());
     }
 
     #[tokio::test(start_paused = true)]
@@ -374,7 +397,7 @@ mod tests {
             fresh(),
         );
         assert_eq!(gate.mode(), Mode::LeaseUnknown);
-        assert!(gate.begin_write().is_err());
+        assert!(gate.begin_write(&repository()).is_err());
         gate.confirm(Some(lease), now_unix_ms(), fresh());
         assert_eq!(
             gate.mode(),
@@ -392,7 +415,7 @@ mod tests {
         gate.observe(Some(lease(4, true)));
         gate.observe(None);
         assert!(matches!(gate.mode(), Mode::Maintenance(ref known) if known.version == 5));
-        assert!(gate.begin_write().is_err());
+        assert!(gate.begin_write(&repository()).is_err());
         gate.observe(Some(lease(6, true)));
         assert_eq!(gate.mode(), Mode::ReadWrite);
         gate.observe(Some(lease(5, false)));
@@ -404,7 +427,7 @@ mod tests {
     }
 
     fn retry_after(gate: &WriteGate) -> u64 {
-        let refused = gate.begin_write().expect_err("read-only");
+        let refused = gate.begin_write(&repository()).expect_err("read-only");
         refused.detail.expect("detail")["retryAfterSeconds"]
             .as_u64()
             .expect("seconds")

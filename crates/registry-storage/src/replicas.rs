@@ -1,8 +1,10 @@
 //! The registry-api replicas serving a store: each announces itself under
 //! `berth/replicas/<id>.json` when it starts and again at every lease
-//! check, and withdraws when it stops. gc-worker reads the announcements
-//! once its read-only lease is recorded, to refuse a window that a live
-//! replica was not told of. Ages are read off the store's own clock
+//! check, and withdraws when it stops (the announcement stays, live for no
+//! time, until gc-worker forgets it an hour later). gc-worker reads the
+//! announcements once its read-only lease is recorded, to refuse a window
+//! that a live replica was not told of, and to know every replica that may
+//! have written since it listed the store. Ages are read off the store's own clock
 //! (`last_modified`), so clock skew between machines does not matter.
 
 use std::time::{Duration, SystemTime};
@@ -62,8 +64,16 @@ impl Store {
         Ok(())
     }
 
-    /// Removes replica `id`'s announcement, as it stops.
-    pub async fn withdraw_replica(&self, id: &str) -> Result<(), StorageError> {
+    /// Withdraws replica `id` as it stops: announces it once more, live
+    /// for no time. The announcement stays as a record of when it stopped
+    /// (a collection must know of every replica that may have written
+    /// since it listed the store) until gc-worker forgets it.
+    pub async fn withdraw_replica(&self, id: &str, admin: &str) -> Result<(), StorageError> {
+        self.announce_replica(id, admin, Duration::ZERO).await
+    }
+
+    /// Removes replica `id`'s announcement, long after it stopped.
+    pub async fn forget_replica(&self, id: &str) -> Result<(), StorageError> {
         self.delete_object(&self.layout.replica(id)).await
     }
 

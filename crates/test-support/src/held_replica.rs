@@ -2,14 +2,17 @@
 //! until the test lets it answer. Listed first in `--admin-endpoints`, it
 //! holds a collection between its reading of the store and its window, so
 //! a test can write to the real replicas at exactly that moment. It can
-//! also stop answering renewals, as a frozen replica does.
+//! also stop answering renewals, as a frozen replica does, and answer as a
+//! restarted replica (another id). It writes nothing: its journal of
+//! written repositories is always empty.
 
 use std::sync::Arc;
 
 use registry_proto::maintenance::maintenance_server::{Maintenance, MaintenanceServer};
 use registry_proto::maintenance::{
     AcquireReadOnlyRequest, Lease, ReleaseReadOnlyRequest, ReleaseReadOnlyResponse,
-    RenewReadOnlyRequest, StatusRequest, StatusResponse,
+    RenewReadOnlyRequest, RepositoriesWritten, RepositoriesWrittenRequest, StatusRequest,
+    StatusResponse,
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -30,6 +33,18 @@ struct Gate {
     arrived: Notify,
     go: Notify,
     renewals_hang: std::sync::atomic::AtomicBool,
+    restarted: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    /// Announces nothing in the store: never missed by the checks.
+    fn replica_id(&self) -> String {
+        if self.restarted.load(std::sync::atomic::Ordering::SeqCst) {
+            "held-replica-restarted".to_owned()
+        } else {
+            "held-replica".to_owned()
+        }
+    }
 }
 
 impl HeldReplica {
@@ -64,6 +79,14 @@ impl HeldReplica {
         self.gate.go.notify_one();
     }
 
+    /// From now on, answers under another id, as a replica restarted on
+    /// the same address would.
+    pub fn restart(&self) {
+        self.gate
+            .restarted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// From now on, renewals never answer.
     pub fn hang_renewals(&self) {
         self.gate
@@ -80,14 +103,15 @@ impl Drop for HeldReplica {
 
 struct Held(Arc<Gate>);
 
-fn lease(lease_id: String, holder: String) -> Lease {
-    Lease {
-        lease_id,
-        holder,
-        reason: String::new(),
-        expires_at_unix_ms: i64::MAX,
-        // Announces nothing in the store: never missed by the check.
-        replica_id: "held-replica".to_owned(),
+impl Held {
+    fn lease(&self, lease_id: String, holder: String) -> Lease {
+        Lease {
+            lease_id,
+            holder,
+            reason: String::new(),
+            expires_at_unix_ms: i64::MAX,
+            replica_id: self.0.replica_id(),
+        }
     }
 }
 
@@ -100,7 +124,7 @@ impl Maintenance for Held {
         self.0.arrived.notify_one();
         self.0.go.notified().await;
         let request = request.into_inner();
-        Ok(Response::new(lease(request.lease_id, request.holder)))
+        Ok(Response::new(self.lease(request.lease_id, request.holder)))
     }
 
     async fn renew_read_only(
@@ -115,7 +139,7 @@ impl Maintenance for Held {
             std::future::pending::<()>().await;
         }
         let request = request.into_inner();
-        Ok(Response::new(lease(request.lease_id, request.holder)))
+        Ok(Response::new(self.lease(request.lease_id, request.holder)))
     }
 
     async fn release_read_only(
@@ -130,5 +154,17 @@ impl Maintenance for Held {
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         Ok(Response::new(StatusResponse::default()))
+    }
+
+    async fn repositories_written(
+        &self,
+        _request: Request<RepositoriesWrittenRequest>,
+    ) -> Result<Response<RepositoriesWritten>, Status> {
+        Ok(Response::new(RepositoriesWritten {
+            replica_id: self.0.replica_id(),
+            position: 0,
+            repositories: Vec::new(),
+            complete: true,
+        }))
     }
 }

@@ -137,6 +137,31 @@ impl Store {
         Ok(scans.into_iter().flatten().collect())
     }
 
+    /// Lists one repository's own objects (nothing nested under its
+    /// name), as [`Store::scan_repositories`] would find it; `None` when
+    /// it is not there.
+    pub async fn scan_repository(
+        &self,
+        name: &RepositoryName,
+    ) -> Result<Option<RepositoryObjects>, StorageError> {
+        let own: Vec<Path> = self
+            .child_directories(&self.layout.repository(name))
+            .await?
+            .into_iter()
+            .filter(|child| child.filename().is_some_and(|part| part.starts_with('_')))
+            .collect();
+        if own.is_empty() {
+            return Ok(None);
+        }
+        let mut repository = RepositoryObjects::new(name.clone());
+        for directory in own {
+            for part in self.scan_under(&directory).await? {
+                repository.absorb(part);
+            }
+        }
+        Ok(Some(repository))
+    }
+
     async fn scan_under(&self, under: &Path) -> Result<Vec<RepositoryObjects>, StorageError> {
         let root = self.layout.repositories();
         let prefix = format!("{root}/");
