@@ -5,10 +5,10 @@
 //! content-addressed, so what it reads stays true), then takes the
 //! read-only lease on every replica, lists again the repositories the
 //! replicas wrote to since (every repository when their journals cannot
-//! say, see [`journal`]) and marks from that listing with what it already
-//! read (re-reading only links whose listing changed), sweeps, and
-//! releases the lease on every way out. Nothing referenced within the
-//! grace period is deleted.
+//! say, see [`journal`]) and marks those again, keeping the marks made
+//! before the window for the rest (see [`plan::Marking`]), sweeps, and
+//! releases the lease on every way out, once nothing is being swept any
+//! more. Nothing referenced within the grace period is deleted.
 
 mod config;
 pub mod fsck;
@@ -32,7 +32,7 @@ use registry_storage::{RepositoryObjects, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::lease::LeaseSet;
-use crate::plan::{Reader, Rules, plan};
+use crate::plan::{Marking, Reader, Rules};
 
 /// Repositories listed again at once inside the window.
 const RESCAN_CONCURRENCY: usize = 16;
@@ -69,7 +69,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     tracing::info!(storage = %config.storage, "reading the store before the window");
     let reader = Reader::default();
     let before = store.scan_repositories().await?;
-    reader.read_all(&store, &before).await?;
+    let marking = Marking::of(&store, &reader, before, rules).await?;
     // Blobs and layer links written after these listings are not
     // candidates, so listing them before the window is enough; the marking
     // inside it decides which candidates go.
@@ -77,7 +77,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     report.multipart_uploads_aborted =
         sweep::abort_abandoned_multiparts(&store, &rules, config.dry_run).await?;
     if config.dry_run {
-        let plan = plan(&store, &reader, before, blobs, rules).await?;
+        let plan = marking.plan(blobs, rules);
         report.count(&plan);
         print!("{}", report::describe(&plan, &report));
         report.total_ms = report::millis(started.elapsed());
@@ -96,13 +96,14 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let inside = std::panic::AssertUnwindSafe(async {
         lease.check_every_replica_told(&store).await?;
         store.adopt_leftover_trash(&mut trash).await?;
-        let marking = Instant::now();
+        let mark_started = Instant::now();
         // Every decision rests on the store as it is inside the window: a
         // push acknowledged before it is seen here, whatever the listing
         // before the window missed.
-        let (current, relisted) = list_inside_the_window(&store, &lease, positions, before).await?;
-        let plan = plan(&store, &reader, current, blobs, rules).await?;
-        let mark_ms = report::millis(marking.elapsed());
+        let (marking, relisted) =
+            mark_inside_the_window(&store, &reader, &lease, positions, marking, rules).await?;
+        let plan = marking.plan(blobs, rules);
+        let mark_ms = report::millis(mark_started.elapsed());
         tracing::info!(
             repositories = plan.repositories.len(),
             blobs = plan.blobs.len(),
@@ -123,6 +124,9 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         () = shutdown.cancelled() => Err(anyhow::anyhow!("interrupted by a signal inside the window")),
         finished = inside => finished.unwrap_or_else(|_| Err(anyhow::anyhow!("the collection panicked"))),
     };
+    // The sweep is dropped, but renames already handed to threads would
+    // run on: none may land once the registry is writable again.
+    trash.halt().await;
     lease.release().await;
     report.window_ms = report::millis(window.elapsed());
     tracing::info!("destroying the trash of this and any earlier interrupted collection");
@@ -152,16 +156,18 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     Ok(report)
 }
 
-/// The repositories as they are inside the window: the listing before it,
-/// with what the replicas' journals say was written since listed again
-/// (and how many that was); the whole store listed again (`None`) when the
-/// journals cannot say.
-async fn list_inside_the_window(
+/// The marking as the store is inside the window: the one made before it,
+/// with the repositories the replicas' journals name as written since
+/// listed and marked again (and how many that was); the whole store listed
+/// and marked again (`None`) when the journals cannot say.
+async fn mark_inside_the_window(
     store: &Store,
+    reader: &Reader,
     lease: &LeaseSet,
     positions: Option<journal::Positions>,
-    before: Vec<RepositoryObjects>,
-) -> anyhow::Result<(Vec<RepositoryObjects>, Option<usize>)> {
+    mut marking: Marking,
+    rules: Rules,
+) -> anyhow::Result<(Marking, Option<usize>)> {
     let written = match positions {
         Some(positions) => journal::written_since(lease, &positions, store).await?,
         None => None,
@@ -170,21 +176,21 @@ async fn list_inside_the_window(
         tracing::info!(
             "marking what the tags reach, from a listing of the whole store inside the window"
         );
-        return Ok((store.scan_repositories().await?, None));
+        let current = store.scan_repositories().await?;
+        return Ok((Marking::of(store, reader, current, rules).await?, None));
     };
     tracing::info!(
         repositories = written.len(),
         "marking what the tags reach, listing again the repositories written since the listing"
     );
-    let mut current: Vec<RepositoryObjects> = before
-        .into_iter()
-        .filter(|repository| !written.contains(&repository.name))
-        .collect();
-    let listed: Vec<Option<RepositoryObjects>> = futures::stream::iter(&written)
+    let relisted: Vec<Option<RepositoryObjects>> = futures::stream::iter(&written)
         .map(|name| store.scan_repository(name))
         .buffer_unordered(RESCAN_CONCURRENCY)
         .try_collect()
         .await?;
-    current.extend(listed.into_iter().flatten());
-    Ok((current, Some(written.len())))
+    let relisted = relisted.into_iter().flatten().collect();
+    marking
+        .update(store, reader, &written, relisted, rules)
+        .await?;
+    Ok((marking, Some(written.len())))
 }

@@ -13,7 +13,7 @@
 //! sessions stay too. Blobs no kept manifest of any repository references
 //! go; repositories left with nothing are pruned.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -181,60 +181,141 @@ fn young(listed: &Listed, rules: &Rules) -> bool {
     listed.last_modified >= rules.grace_cutoff
 }
 
-/// Marks and plans. `reader` should have read the scan already.
-pub async fn plan(
+/// The marks of every repository: what each keeps, and what would go
+/// from it. Made from the listing before the window and carried into it,
+/// where only the repositories written since are marked again: marking is
+/// per repository, and the whole store's marks are their union.
+#[derive(Debug, Default)]
+pub struct Marking {
+    repositories: BTreeMap<RepositoryName, Marked>,
+}
+
+/// One repository's part of a marking.
+#[derive(Debug)]
+struct Marked {
+    plan: RepositoryPlan,
+    /// Every digest the repository keeps: its kept manifests, their blobs,
+    /// and what its young links name.
+    keeps: Vec<Digest>,
+    /// The listing, kept while a manifest it names could not be read: one
+    /// pushed (to any repository) before the window is read in it.
+    unsettled: Option<RepositoryObjects>,
+}
+
+impl Marking {
+    /// Marks every repository listed.
+    pub async fn of(
+        store: &Store,
+        reader: &Reader,
+        repositories: Vec<RepositoryObjects>,
+        rules: Rules,
+    ) -> anyhow::Result<Self> {
+        let mut marking = Marking::default();
+        marking.mark(store, reader, repositories, rules).await?;
+        Ok(marking)
+    }
+
+    /// Marks again the repositories in `written`, from `relisted` (a
+    /// written repository not in it is gone), and every unsettled one.
+    pub async fn update(
+        &mut self,
+        store: &Store,
+        reader: &Reader,
+        written: &BTreeSet<RepositoryName>,
+        relisted: Vec<RepositoryObjects>,
+        rules: Rules,
+    ) -> anyhow::Result<()> {
+        self.repositories.retain(|name, _| !written.contains(name));
+        let mut again = relisted;
+        for marked in self.repositories.values_mut() {
+            again.extend(marked.unsettled.take());
+        }
+        self.mark(store, reader, again, rules).await
+    }
+
+    async fn mark(
+        &mut self,
+        store: &Store,
+        reader: &Reader,
+        repositories: Vec<RepositoryObjects>,
+        rules: Rules,
+    ) -> anyhow::Result<()> {
+        reader.read_all(store, &repositories).await?;
+        for repository in repositories {
+            let marked = mark_repository(store, reader, repository, rules).await?;
+            self.repositories.insert(marked.plan.name.clone(), marked);
+        }
+        Ok(())
+    }
+
+    /// What goes: the repositories' plans, and the blobs that no
+    /// repository keeps and that are not young.
+    pub fn plan(self, blobs: Vec<BlobObject>, rules: Rules) -> Plan {
+        let marked: HashSet<&Digest> = self
+            .repositories
+            .values()
+            .flat_map(|marked| &marked.keeps)
+            .collect();
+        let blobs = blobs
+            .into_iter()
+            .filter(|blob| !marked.contains(&blob.digest) && !young(&blob.listed, &rules))
+            .collect();
+        let repositories_scanned = self.repositories.len();
+        Plan {
+            repositories: self
+                .repositories
+                .into_values()
+                .map(|marked| marked.plan)
+                .filter(RepositoryPlan::changes_anything)
+                .collect(),
+            blobs,
+            repositories_scanned,
+        }
+    }
+}
+
+/// Marks one repository. `reader` should have read its listing already.
+async fn mark_repository(
     store: &Store,
     reader: &Reader,
-    repositories: Vec<RepositoryObjects>,
-    blobs: Vec<BlobObject>,
+    repository: RepositoryObjects,
     rules: Rules,
-) -> anyhow::Result<Plan> {
-    reader.read_all(store, &repositories).await?;
-    let mut marked: BTreeSet<Digest> = recently_linked(&repositories, &rules);
-    let mut plans = Vec::new();
-    let repositories_scanned = repositories.len();
-    for repository in repositories {
-        let mut tagged = BTreeSet::new();
-        for tag in repository.tags.values() {
-            if let Some(current) = &tag.current
-                && let Some(digest) = reader.link(store, current).await?
-            {
-                tagged.insert(digest);
-            }
+) -> anyhow::Result<Marked> {
+    let mut tagged = BTreeSet::new();
+    for tag in repository.tags.values() {
+        if let Some(current) = &tag.current
+            && let Some(digest) = reader.link(store, current).await?
+        {
+            tagged.insert(digest);
         }
-        let mut parsed: BTreeMap<Digest, ParsedManifest> = BTreeMap::new();
-        for digest in repository.revisions.keys() {
-            if let Some(manifest) = reader.manifest(store, digest).await? {
-                parsed.insert(digest.clone(), manifest);
-            }
-        }
-        let kept = keep(&repository, &tagged, &parsed, rules);
-        let mut blobs_used: BTreeSet<Digest> = BTreeSet::new();
-        for digest in &kept {
-            marked.insert(digest.clone());
-            if let Some(manifest) = parsed.get(digest) {
-                // Foreign layers need not be pushed, but stay when they were.
-                let blobs = manifest.blobs.iter().chain(&manifest.foreign);
-                blobs_used.extend(blobs.map(|blob| blob.digest.clone()));
-            }
-        }
-        marked.extend(blobs_used.iter().cloned());
-        let referrers_to_index = unindexed_referrers(&repository, &kept, &parsed)?;
-        let mut plan = repository_plan(repository, &kept, &blobs_used, rules);
-        plan.referrers_to_index = referrers_to_index;
-        plans.push(plan);
     }
-    let blobs = blobs
-        .into_iter()
-        .filter(|blob| !marked.contains(&blob.digest) && !young(&blob.listed, &rules))
-        .collect();
-    Ok(Plan {
-        repositories: plans
-            .into_iter()
-            .filter(RepositoryPlan::changes_anything)
-            .collect(),
-        blobs,
-        repositories_scanned,
+    let mut parsed: BTreeMap<Digest, ParsedManifest> = BTreeMap::new();
+    for digest in repository.revisions.keys() {
+        if let Some(manifest) = reader.manifest(store, digest).await? {
+            parsed.insert(digest.clone(), manifest);
+        }
+    }
+    let settled = parsed.len() == repository.revisions.len();
+    let kept = keep(&repository, &tagged, &parsed, rules);
+    let mut blobs_used: BTreeSet<Digest> = BTreeSet::new();
+    for digest in &kept {
+        if let Some(manifest) = parsed.get(digest) {
+            // Foreign layers need not be pushed, but stay when they were.
+            let blobs = manifest.blobs.iter().chain(&manifest.foreign);
+            blobs_used.extend(blobs.map(|blob| blob.digest.clone()));
+        }
+    }
+    let mut keeps: Vec<Digest> = recently_linked(&repository, &rules);
+    keeps.extend(kept.iter().cloned());
+    keeps.extend(blobs_used.iter().cloned());
+    let referrers_to_index = unindexed_referrers(&repository, &kept, &parsed)?;
+    let unsettled = (!settled).then(|| repository.clone());
+    let mut plan = repository_plan(repository, &kept, &blobs_used, rules);
+    plan.referrers_to_index = referrers_to_index;
+    Ok(Marked {
+        plan,
+        keeps,
+        unsettled,
     })
 }
 
@@ -266,11 +347,12 @@ fn unindexed_referrers(
     Ok(missing)
 }
 
-/// Digests that a young layer or revision link names, in any repository.
-fn recently_linked(repositories: &[RepositoryObjects], rules: &Rules) -> BTreeSet<Digest> {
-    repositories
+/// Digests that a young layer or revision link of the repository names.
+fn recently_linked(repository: &RepositoryObjects, rules: &Rules) -> Vec<Digest> {
+    repository
+        .layers
         .iter()
-        .flat_map(|repository| repository.layers.iter().chain(&repository.revisions))
+        .chain(&repository.revisions)
         .filter(|(_, listed)| young(listed, rules))
         .map(|(digest, _)| digest.clone())
         .collect()
@@ -394,7 +476,167 @@ impl RepositoryPlan {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use registry_core::Tag;
+    use test_support::Image;
+
     use super::*;
+
+    /// Nothing is young: every object was written before the cutoff.
+    fn rules() -> Rules {
+        let cutoff = SystemTime::now() + Duration::from_secs(3600);
+        Rules {
+            delete_untagged: true,
+            grace_cutoff: cutoff,
+            upload_cutoff: cutoff,
+        }
+    }
+
+    fn name(text: &str) -> RepositoryName {
+        text.parse().expect("a repository name")
+    }
+
+    fn tag(text: &str) -> Tag {
+        text.parse().expect("a tag")
+    }
+
+    /// What a plan takes out: each repository's objects, and the blobs.
+    fn taken_out(plan: &Plan) -> (BTreeMap<String, Vec<Path>>, BTreeSet<Digest>) {
+        let objects = plan
+            .repositories
+            .iter()
+            .map(|repository| (repository.name.to_string(), repository.objects.clone()))
+            .collect();
+        let blobs = plan.blobs.iter().map(|blob| blob.digest.clone()).collect();
+        (objects, blobs)
+    }
+
+    /// Marking again only the repositories written since a marking gives
+    /// the plan a marking of the whole store would, including where a
+    /// written repository now keeps what an unwritten one let go.
+    #[tokio::test]
+    async fn marking_only_what_was_written_again_plans_what_marking_all_would() {
+        let store = Store::in_memory();
+        let mut overwritten = Vec::new();
+        for repository in ["a", "b", "c"] {
+            for version in ["1", "2", "3"] {
+                let image = Image::random(2, 64);
+                image
+                    .store_into(&store, &name(repository), Some(&tag(version)))
+                    .await
+                    .expect("stored");
+                if version == "1" {
+                    overwritten.push(image);
+                }
+            }
+            Image::random(1, 64)
+                .store_into(&store, &name(repository), Some(&tag("1")))
+                .await
+                .expect("stored");
+        }
+        let reader = Reader::default();
+        let before = store.scan_repositories().await.expect("listed");
+        let mut marking = Marking::of(&store, &reader, before, rules())
+            .await
+            .expect("marked");
+
+        // b tags the image c let go, overwrites a tag of its own; d is new.
+        let let_go = &overwritten[2];
+        let_go
+            .store_into(&store, &name("b"), Some(&tag("from-c")))
+            .await
+            .expect("stored");
+        Image::random(1, 64)
+            .store_into(&store, &name("b"), Some(&tag("2")))
+            .await
+            .expect("stored");
+        Image::random(1, 64)
+            .store_into(&store, &name("d"), Some(&tag("1")))
+            .await
+            .expect("stored");
+        let written: BTreeSet<RepositoryName> = [name("b"), name("d")].into();
+        let mut relisted = Vec::new();
+        for repository in &written {
+            relisted.extend(store.scan_repository(repository).await.expect("listed"));
+        }
+        marking
+            .update(&store, &reader, &written, relisted, rules())
+            .await
+            .expect("marked again");
+
+        let blobs = store.scan_blobs().await.expect("listed");
+        let all = store.scan_repositories().await.expect("listed");
+        let whole = Marking::of(&store, &Reader::default(), all, rules())
+            .await
+            .expect("marked");
+        let updated = marking.plan(blobs.clone(), rules());
+        assert_eq!(taken_out(&updated), taken_out(&whole.plan(blobs, rules())));
+        let (_, blobs_gone) = taken_out(&updated);
+        for blob in let_go.blobs().chain([&let_go.manifest]) {
+            assert!(!blobs_gone.contains(&blob.digest), "b tags it now");
+        }
+        assert!(blobs_gone.contains(&overwritten[0].manifest.digest));
+        assert_eq!(updated.repositories_scanned, 4);
+    }
+
+    /// A repository whose tagged manifest could not be be read when it
+    /// was marked is marked again even when nothing wrote to it: its bytes
+    /// may have been pushed since (here as a blob of another repository),
+    /// and what the manifest references must then stay.
+    #[tokio::test]
+    async fn a_repository_with_a_manifest_unread_is_marked_again() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let root = root.path().to_str().expect("UTF-8 path");
+        let image = Image::random(2, 64);
+        image
+            .store_into(
+                &Store::open(root).expect("store"),
+                &name("a"),
+                Some(&tag("1")),
+            )
+            .await
+            .expect("stored");
+        // A store of its own: the writer's remembers the manifest.
+        let store = Store::open(root).expect("store");
+        let manifest_blob = store
+            .scan_blobs()
+            .await
+            .expect("listed")
+            .into_iter()
+            .find(|blob| blob.digest == image.manifest.digest)
+            .expect("the manifest's bytes");
+        store
+            .delete_objects(vec![manifest_blob.listed.path])
+            .await
+            .expect("deleted");
+        let reader = Reader::default();
+        let before = store.scan_repositories().await.expect("listed");
+        let mut marking = Marking::of(&store, &reader, before, rules())
+            .await
+            .expect("marked");
+
+        store
+            .put_small_blob(&name("b"), image.manifest.bytes.clone())
+            .await
+            .expect("pushed as a blob");
+        let written: BTreeSet<RepositoryName> = [name("b")].into();
+        let relisted = store
+            .scan_repository(&name("b"))
+            .await
+            .expect("listed")
+            .into_iter()
+            .collect();
+        marking
+            .update(&store, &reader, &written, relisted, rules())
+            .await
+            .expect("marked again");
+        let blobs = store.scan_blobs().await.expect("listed");
+        let (_, blobs_gone) = taken_out(&marking.plan(blobs, rules()));
+        for blob in image.blobs() {
+            assert!(!blobs_gone.contains(&blob.digest), "a's tag references it");
+        }
+    }
 
     /// A manifest found missing when read before the window may be pushed
     /// again before it opens: it must be read again then, not remembered

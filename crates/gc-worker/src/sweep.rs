@@ -3,15 +3,29 @@
 //! (a rename per object on a filesystem) and destroyed after it. The caller
 //! drops the sweep the moment the lease is in doubt.
 
+use object_store::path::Path;
 use registry_storage::{IncompleteUpload, Store, Trash};
 
 use crate::plan::{Plan, Rules};
 
 /// Takes what `plan` names out of the registry, with a progress bar on a
-/// terminal.
+/// terminal. Links go before blobs, so that no link is ever left to a blob
+/// that is gone: those of every repository together, in batches.
 pub async fn sweep(store: &Store, trash: &Trash, plan: &Plan) -> anyhow::Result<()> {
-    let steps = plan.repositories.len() + plan.blobs.len().div_ceil(BLOB_BATCH);
+    let links: Vec<&Path> = plan
+        .repositories
+        .iter()
+        .filter(|repository| !repository.prune)
+        .flat_map(|repository| &repository.objects)
+        .collect();
+    let steps =
+        links.len().div_ceil(BATCH) + plan.repositories.len() + plan.blobs.len().div_ceil(BATCH);
     let progress = Progress::new(steps as u64);
+    for batch in links.chunks(BATCH) {
+        progress.step("sweeping manifests and links");
+        let paths = batch.iter().map(|path| (*path).clone()).collect();
+        store.retire_objects(trash, paths).await?;
+    }
     for repository in &plan.repositories {
         progress.step(&format!("sweeping {}", repository.name));
         if repository.prune {
@@ -19,9 +33,6 @@ pub async fn sweep(store: &Store, trash: &Trash, plan: &Plan) -> anyhow::Result<
             tracing::info!(repository = %repository.name, "repository pruned");
             continue;
         }
-        store
-            .retire_objects(trash, repository.objects.clone())
-            .await?;
         for (subject, referrer, descriptor) in &repository.referrers_to_index {
             store
                 .add_referrer(&repository.name, subject, referrer, descriptor.clone())
@@ -31,17 +42,17 @@ pub async fn sweep(store: &Store, trash: &Trash, plan: &Plan) -> anyhow::Result<
             store.delete_upload_session(&repository.name, id).await?;
         }
     }
-    for chunk in plan.blobs.chunks(BLOB_BATCH) {
+    for batch in plan.blobs.chunks(BATCH) {
         progress.step("sweeping blobs");
-        let paths = chunk.iter().map(|blob| blob.listed.path.clone()).collect();
+        let paths = batch.iter().map(|blob| blob.listed.path.clone()).collect();
         store.retire_objects(trash, paths).await?;
     }
     progress.finish();
     Ok(())
 }
 
-/// Blobs deleted per batch.
-const BLOB_BATCH: usize = 1024;
+/// Objects taken out per step.
+const BATCH: usize = 4096;
 
 /// A progress bar when standard error is a terminal; nothing otherwise
 /// (the structured logs say what happened).

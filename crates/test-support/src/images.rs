@@ -167,6 +167,23 @@ impl Image {
     pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
         std::iter::once(&self.config).chain(&self.layers)
     }
+
+    /// Writes the image straight into `store` (no registry in between),
+    /// tagged when `tag` is given.
+    pub async fn store_into(
+        &self,
+        store: &registry_storage::Store,
+        name: &registry_core::RepositoryName,
+        tag: Option<&registry_core::Tag>,
+    ) -> Result<(), registry_storage::StorageError> {
+        for blob in self.blobs() {
+            store.put_small_blob(name, blob.bytes.clone()).await?;
+        }
+        let manifest = &self.manifest;
+        store
+            .put_manifest(name, &manifest.digest, manifest.bytes.clone(), tag)
+            .await
+    }
 }
 
 /// A multi-platform OCI index over images.

@@ -160,8 +160,9 @@ impl Browser {
     }
 }
 
-/// `team/app` with three tags pushed in turn, `team/multi` with an index
-/// whose arm64 child is missing, and a cosign-style signature.
+/// `team/app` with three tags, a cosign-style signature and `latest`
+/// pushed in turn, and `team/multi` with an index whose arm64 child is
+/// missing.
 async fn populated() -> (World, Vec<Image>) {
     let world = World::start().await;
     let pusher = world.pusher();
@@ -178,9 +179,11 @@ async fn populated() -> (World, Vec<Image>) {
         push_image(&pusher, base, "team/app", tag, image).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    push_manifest(&pusher, base, "team/app", "latest", &images[2].manifest).await;
     let signature = format!("sha256-{}.sig", images[0].manifest.digest.hex());
     push_image(&pusher, base, "team/app", &signature, &Image::random(1, 64)).await;
+    // Pushed times have a resolution of a second: latest is the newest.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    push_manifest(&pusher, base, "team/app", "latest", &images[2].manifest).await;
     let amd = common::described_image("2024-05-01T00:00:00Z");
     world.push_index_missing_arm("team/multi", "v1", &amd).await;
     push_image(&pusher, base, "tools/cli", "1.0", &Image::random(1, 256)).await;
