@@ -22,7 +22,7 @@ use registry_proto::maintenance::maintenance_client::MaintenanceClient;
 use registry_proto::maintenance::{
     AcquireReadOnlyRequest, ReleaseReadOnlyRequest, RenewReadOnlyRequest,
 };
-use registry_storage::Store;
+use registry_storage::{Store, Trash};
 use service_runtime::token::SharedToken;
 use tonic::transport::Channel;
 
@@ -174,11 +174,18 @@ impl LeaseSet {
         Ok(())
     }
 
-    /// Renews every replica's lease every third of its time to live.
-    /// Returns (the caller then stops the sweep) when a renewal fails, or
-    /// when no renewal confirmed the lease recently enough that it is
-    /// certainly still in force on every replica.
-    pub async fn keep_renewed(&self) {
+    /// Until when, short of a renewal, the lease is certainly in force on
+    /// every replica.
+    pub fn secured_until(&self) -> std::time::Instant {
+        (self.requested_at + self.ttl - margin(self.ttl)).into_std()
+    }
+
+    /// Renews every replica's lease every third of its time to live,
+    /// telling `trash` after each renewal how long the lease is now
+    /// secured. Returns (the caller then stops the sweep) when a renewal
+    /// fails, or when no renewal confirmed the lease recently enough that
+    /// it is certainly still in force on every replica.
+    pub async fn keep_renewed(&self, trash: &Trash) {
         let margin = margin(self.ttl);
         let mut secured_until = self.requested_at + self.ttl - margin;
         let mut next_round = self.requested_at + self.ttl / 3;
@@ -187,6 +194,7 @@ impl LeaseSet {
                 biased;
                 () = tokio::time::sleep_until(secured_until) => {
                     tracing::error!("the read-only lease may be running out on a replica that did not answer; stopping the sweep");
+                    trash.secure_until(std::time::Instant::now());
                     return;
                 }
                 () = tokio::time::sleep_until(next_round) => {}
@@ -199,9 +207,11 @@ impl LeaseSet {
             };
             if !renewed {
                 tracing::error!("renewing the read-only lease failed; stopping the sweep");
+                trash.secure_until(std::time::Instant::now());
                 return;
             }
             secured_until = round_started + self.ttl - margin;
+            trash.secure_until(secured_until.into_std());
             next_round = round_started + self.ttl / 3;
         }
     }
@@ -270,11 +280,18 @@ mod tests {
         let lease = LeaseSet::acquire(replicas, ttl, None)
             .await
             .expect("acquire");
-        lease.keep_renewed().await;
+        let root = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(root.path().to_str().expect("UTF-8 path")).expect("store");
+        let trash = store.trash(lease.secured_until());
+        lease.keep_renewed(&trash).await;
         let stopped_after = lease.requested_at.elapsed();
         assert!(
             stopped_after < ttl - margin(ttl) + Duration::from_millis(200),
             "the sweep would have gone on {stopped_after:?} into a {ttl:?} lease"
+        );
+        assert!(
+            trash.ensure_secured().is_err(),
+            "the trash takes nothing out once the lease is no longer secured"
         );
     }
 }

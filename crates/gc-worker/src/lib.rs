@@ -91,11 +91,12 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
         () = shutdown.cancelled() => bail!("interrupted before the window"),
     };
     // Not spawned: when the select below ends any other way, the sweep is
-    // dropped, so it stops before the registry becomes writable again.
-    let mut trash = store.trash();
+    // dropped, so it stops before the registry becomes writable again. The
+    // trash itself takes nothing out past the time the lease is secured.
+    let trash = store.trash(lease.secured_until());
     let inside = std::panic::AssertUnwindSafe(async {
         lease.check_every_replica_told(&store).await?;
-        store.adopt_leftover_trash(&mut trash).await?;
+        store.adopt_leftover_trash(&trash).await?;
         let mark_started = Instant::now();
         // Every decision rests on the store as it is inside the window: a
         // push acknowledged before it is seen here, whatever the listing
@@ -118,7 +119,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     // step is never taken once the lease may have run out.
     let outcome = tokio::select! {
         biased;
-        () = lease.keep_renewed() => {
+        () = lease.keep_renewed(&trash) => {
             Err(anyhow::anyhow!("the read-only lease could not be kept; nothing more was swept"))
         }
         () = shutdown.cancelled() => Err(anyhow::anyhow!("interrupted by a signal inside the window")),

@@ -23,11 +23,13 @@ pub async fn sweep(store: &Store, trash: &Trash, plan: &Plan) -> anyhow::Result<
     let progress = Progress::new(steps as u64);
     for batch in links.chunks(BATCH) {
         progress.step("sweeping manifests and links");
+        tracing::info!(links = batch.len(), "retiring a batch of links");
         let paths = batch.iter().map(|path| (*path).clone()).collect();
         store.retire_objects(trash, paths).await?;
     }
     for repository in &plan.repositories {
         progress.step(&format!("sweeping {}", repository.name));
+        trash.ensure_secured()?;
         if repository.prune {
             store.retire_repository(trash, &repository.name).await?;
             tracing::info!(repository = %repository.name, "repository pruned");
@@ -44,6 +46,7 @@ pub async fn sweep(store: &Store, trash: &Trash, plan: &Plan) -> anyhow::Result<
     }
     for batch in plan.blobs.chunks(BATCH) {
         progress.step("sweeping blobs");
+        tracing::info!(blobs = batch.len(), "retiring a batch of blobs");
         let paths = batch.iter().map(|blob| blob.listed.path.clone()).collect();
         store.retire_objects(trash, paths).await?;
     }

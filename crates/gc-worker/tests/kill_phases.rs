@@ -169,9 +169,12 @@ impl Store {
     }
 }
 
-/// Reads `child`'s log until it enters `phase`, kills it there, and
-/// returns everything it logged.
-fn kill_on_entering(mut child: Child, phase: &Phase) -> String {
+/// The rest of a child's log.
+type LogLines = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
+/// Reads `child`'s log up to the first line containing `marker`; returns
+/// what it logged so far and the rest of the log.
+fn read_log_until(child: &mut Child, marker: &str) -> (String, LogLines) {
     let log = std::io::BufReader::new(child.stderr.take().expect("piped standard error"));
     let mut lines = log.lines();
     let mut logged = String::new();
@@ -179,11 +182,18 @@ fn kill_on_entering(mut child: Child, phase: &Phase) -> String {
         let line = line.expect("a log line");
         logged.push_str(&line);
         logged.push('\n');
-        if line.contains(phase.entered) {
-            child.kill().expect("SIGKILL");
+        if line.contains(marker) {
             break;
         }
     }
+    (logged, lines)
+}
+
+/// Reads `child`'s log until it enters `phase`, kills it there, and
+/// returns everything it logged.
+fn kill_on_entering(mut child: Child, phase: &Phase) -> String {
+    let (mut logged, lines) = read_log_until(&mut child, phase.entered);
+    child.kill().expect("SIGKILL");
     // The pipe closes once the process is gone.
     for line in lines {
         logged.push_str(&line.expect("a log line"));
@@ -217,8 +227,8 @@ async fn killed_while(phase: Phase) {
 
     if phase.leaves_trash {
         assert!(
-            store.files_named_data("berth/trash") > 0,
-            "killed while destroying the trash, some is left:\n{logged}"
+            store.files_named_data("docker/registry/v2/blobs") > store.kept_blobs(),
+            "killed while destroying the trash, some retired blobs are left:\n{logged}"
         );
     }
     if phase.inside_the_window {
@@ -276,4 +286,85 @@ async fn killed_while_sweeping() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_while_destroying_the_trash() {
     killed_while(DESTROYING_THE_TRASH).await;
+}
+
+/// Every file below `directory` that the registry serves, by path (not
+/// what a collection retired, which it destroys after its window).
+fn files_below(directory: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(directory).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().contains(".trash-") {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(files_below(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "SIG{name} sent");
+}
+
+/// A collector frozen mid-sweep (a cgroup freezer, SIGSTOP, swapping) and
+/// thawed after its lease ran out must take nothing more out: the registry
+/// was writable meanwhile, so whatever it removed could be what a push
+/// just used. Its rename threads may wake before anything else in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_while_sweeping_takes_nothing_out_once_thawed_after_its_lease() {
+    let store = Store::with_garbage().await;
+    let mut child = store
+        .gc_command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gc-worker");
+    let (mut logged, lines) = read_log_until(&mut child, "retiring a batch of blobs");
+    signal(&child, "STOP");
+    let frozen_at = Instant::now();
+    while !store.accepts_pushes().await {
+        assert!(
+            frozen_at.elapsed() < LEASE_TTL + Duration::from_secs(5),
+            "still read-only long after the frozen collector's lease ran out:\n{logged}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let registry = store.directory.path().join("docker/registry/v2");
+    let before_the_thaw = files_below(&registry);
+    assert!(
+        files_below(&registry.join("blobs")).len() > store.kept_blobs() + 1000,
+        "frozen with much left to sweep:\n{logged}"
+    );
+
+    signal(&child, "CONT");
+    let rest: Vec<String> = lines.map(|line| line.expect("a log line")).collect();
+    logged.push_str(&rest.join("\n"));
+    let status = child.wait().expect("the thawed gc-worker");
+    assert!(
+        !status.success(),
+        "the lease ran out; the run failed:\n{logged}"
+    );
+    let after_the_thaw = files_below(&registry);
+    let taken: Vec<_> = before_the_thaw
+        .iter()
+        .filter(|path| !after_the_thaw.contains(path))
+        .collect();
+    assert!(
+        taken.is_empty(),
+        "{} objects were taken out after the thaw, e.g. {:?}:\n{logged}",
+        taken.len(),
+        taken.first()
+    );
+    store.assert_every_tagged_image_pulls().await;
+    assert_store_sound(store.storage()).await;
 }

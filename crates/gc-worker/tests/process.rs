@@ -103,12 +103,10 @@ async fn killed_inside_the_window_the_lease_runs_out_and_the_next_run_completes(
     assert!(report["window_ms"].as_u64().is_some());
     let left = data_files(&store.path().join("docker/registry/v2/blobs"));
     assert_eq!(left, 0, "the next run collected every unreferenced blob");
-    let trash = store.path().join("berth/trash");
-    assert_eq!(
-        data_files(&trash),
-        0,
-        "the next run leaves no trash of its own"
-    );
+    let trash = std::fs::read_dir(store.path().join("berth/trash"))
+        .map(Iterator::count)
+        .unwrap_or(0);
+    assert_eq!(trash, 0, "the next run leaves no trash of its own");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,17 +1,26 @@
 //! Removing many objects quickly inside a read-only window. On a local
-//! filesystem, each object's directory (a blob's or a link's `<hex>/`, or a
-//! repository's own `_layers`, `_manifests`, ...) is renamed into
-//! `berth/trash/<id>/`: one metadata
-//! operation that frees no blocks, so it costs no discard and little
-//! journal time. The trash is emptied after the window. Elsewhere objects
-//! are simply deleted.
+//! filesystem, each object's directory (a blob's or a link's `<hex>/`) is
+//! renamed in place to `<hex>.trash-<id>`, a name no reader or listing
+//! ever takes for an object: one metadata operation in one directory,
+//! which frees no blocks and, unlike a rename into another directory, does
+//! not take the filesystem-wide rename lock, so threads rename in
+//! parallel. Before renaming, the names are written down in the trash,
+//! `berth/trash/<id>/`, which is destroyed after the window with everything
+//! it names. A pruned repository's own directories (`_layers`,
+//! `_manifests`, ...) are moved into the trash itself, since a name
+//! beginning with `_` beside them still marks a repository. Elsewhere
+//! objects are simply deleted.
 //!
 //! Renames run on blocking threads, which a dropped future does not stop:
 //! [`Trash::halt`] stops them, so that nothing is taken out once the
-//! window closes.
+//! window closes. Each also checks, right before it, that the window is
+//! still secured ([`Trash::secure_until`]): a collector frozen mid-sweep
+//! (SIGSTOP, a cgroup freezer, heavy swapping) and thawed after its lease
+//! ran out takes nothing more out, whichever of its threads wakes first.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use object_store::path::Path;
 use registry_core::RepositoryName;
@@ -22,9 +31,13 @@ use crate::{StorageError, Store};
 /// Objects taken out of the registry, to be destroyed later.
 #[derive(Debug)]
 pub struct Trash {
+    /// Names this collection's trash and its renamed objects.
+    id: String,
     directory: Option<std::path::PathBuf>,
     /// Trash of earlier collections that did not finish.
-    leftovers: Vec<std::path::PathBuf>,
+    leftovers: Mutex<Vec<std::path::PathBuf>>,
+    /// Until when the read-only window is certainly open.
+    secured_until: Arc<Mutex<Instant>>,
     /// Set by [`Trash::halt`]: no rename begins after it.
     halted: Arc<AtomicBool>,
     /// Held shared by every thread renaming into this trash.
@@ -39,39 +52,85 @@ impl Trash {
         self.halted.store(true, Ordering::SeqCst);
         let _no_renames_left = self.renaming.write().await;
     }
+
+    /// Records that the read-only window is certainly open until
+    /// `deadline`; nothing is taken out at or after it.
+    pub fn secure_until(&self, deadline: Instant) {
+        *lock(&self.secured_until) = deadline;
+    }
+
+    /// Fails once the trash is halted or the window may have closed: check
+    /// before any other change a sweep makes.
+    pub fn ensure_secured(&self) -> Result<(), StorageError> {
+        ensure_secured(&self.halted, &self.secured_until).map_err(StorageError::from)
+    }
+}
+
+/// Fails once the trash is halted or the window may have closed.
+fn ensure_secured(halted: &AtomicBool, secured_until: &Mutex<Instant>) -> std::io::Result<()> {
+    if halted.load(Ordering::SeqCst) || Instant::now() >= *lock(secured_until) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "the read-only window may have closed: the collection stopped taking objects out",
+        ));
+    }
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Store {
-    /// A fresh trash for one collection.
-    pub fn trash(&self) -> Trash {
-        let directory = self.local_root.as_ref().map(|root| {
-            root.join(self.layout.trash().as_ref())
-                .join(uuid::Uuid::new_v4().simple().to_string())
-        });
+    /// A fresh trash for one collection, whose read-only window is
+    /// certainly open until `secured_until`.
+    pub fn trash(&self, secured_until: Instant) -> Trash {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let directory = self
+            .local_root
+            .as_ref()
+            .map(|root| root.join(self.layout.trash().as_ref()).join(&id));
         Trash {
+            id,
             directory,
-            leftovers: Vec::new(),
+            leftovers: Mutex::default(),
+            secured_until: Arc::new(Mutex::new(secured_until)),
             halted: Arc::default(),
             renaming: Arc::default(),
         }
     }
 
-    /// Takes objects out of the registry: on a local filesystem by moving
-    /// their directories (each holds just that object) into `trash`.
+    /// Takes objects out of the registry: on a local filesystem by renaming
+    /// their directories (each holds just that object) in place, once their
+    /// new names are written down in `trash`.
     pub async fn retire_objects(
         &self,
         trash: &Trash,
         paths: Vec<Path>,
     ) -> Result<(), StorageError> {
         let (Some(root), Some(directory)) = (&self.local_root, &trash.directory) else {
+            trash.ensure_secured()?;
             self.delete_objects(paths).await?;
             return Ok(());
         };
-        let parents: Vec<std::path::PathBuf> = paths
+        let suffix = format!(".{TRASHED}{}", trash.id);
+        let mut written_down = String::new();
+        let renames: Vec<(std::path::PathBuf, std::path::PathBuf)> = paths
             .iter()
-            .filter_map(|path| root.join(path.as_ref()).parent().map(ToOwned::to_owned))
+            .filter_map(|path| {
+                let (parent, _) = path.as_ref().rsplit_once('/')?;
+                let renamed = format!("{parent}{suffix}");
+                written_down.push_str(&renamed);
+                written_down.push('\n');
+                Some((root.join(parent), root.join(renamed)))
+            })
             .collect();
-        move_into(trash, directory, parents).await
+        tokio::fs::create_dir_all(directory).await?;
+        let list = directory.join(format!("{}{LIST}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(list, written_down).await?;
+        rename_all(trash, renames).await
     }
 
     /// Takes a repository out of the registry: its own `_layers`,
@@ -86,15 +145,19 @@ impl Store {
         let own = self.layout.repository_own_directories(name);
         let (Some(root), Some(directory)) = (&self.local_root, &trash.directory) else {
             for prefix in &own {
+                trash.ensure_secured()?;
                 self.delete_prefix(prefix).await?;
             }
             return Ok(());
         };
-        let directories = own
+        let into = directory.join(uuid::Uuid::new_v4().simple().to_string());
+        tokio::fs::create_dir_all(&into).await?;
+        let renames = own
             .iter()
-            .map(|prefix| root.join(prefix.as_ref()))
+            .enumerate()
+            .map(|(index, prefix)| (root.join(prefix.as_ref()), into.join(index.to_string())))
             .collect();
-        move_into(trash, directory, directories).await?;
+        rename_all(trash, renames).await?;
         let repositories = root.join(self.layout.repositories().as_ref());
         let repository = root.join(self.layout.repository(name).as_ref());
         tokio::task::spawn_blocking(move || {
@@ -115,7 +178,7 @@ impl Store {
     /// Adopts the trash of collections killed midway. Call it while
     /// holding the read-only lease: only one collection holds it at a time,
     /// so every other trash then belongs to a collection that is gone.
-    pub async fn adopt_leftover_trash(&self, trash: &mut Trash) -> Result<(), StorageError> {
+    pub async fn adopt_leftover_trash(&self, trash: &Trash) -> Result<(), StorageError> {
         let (Some(root), Some(own)) = (&self.local_root, &trash.directory) else {
             return Ok(());
         };
@@ -132,61 +195,97 @@ impl Store {
         })
         .await
         .map_err(std::io::Error::other)?;
-        trash.leftovers.extend(leftovers);
+        lock(&trash.leftovers).extend(leftovers);
         Ok(())
     }
 
-    /// Destroys what was retired, and the trash adopted.
+    /// Destroys what was retired, and the trash adopted: every object a
+    /// trash names, then the trash.
     pub async fn empty_trash(&self, trash: Trash) -> Result<(), StorageError> {
-        for directory in trash.directory.into_iter().chain(trash.leftovers) {
-            match tokio::fs::remove_dir_all(&directory).await {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(error.into());
-                }
-                _ => {}
-            }
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let leftovers = trash
+            .leftovers
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for directory in trash.directory.into_iter().chain(leftovers) {
+            let root = root.clone();
+            tokio::task::spawn_blocking(move || destroy(&root, &directory))
+                .await
+                .map_err(std::io::Error::other)??;
         }
         Ok(())
     }
 }
 
-/// Threads renaming at once, each into its own subdirectory of the trash.
+/// What a retired object's directory is renamed to ends with this and the
+/// trash's id.
+const TRASHED: &str = "trash-";
+
+/// Files of a trash that name renamed objects, one per line, relative to
+/// the store's root.
+const LIST: &str = ".list";
+
+/// Destroys the objects a trash directory names, then the directory. Only
+/// names that end as this trash's renamed objects do are destroyed,
+/// whatever a damaged list says.
+fn destroy(root: &std::path::Path, directory: &std::path::Path) -> std::io::Result<()> {
+    let Some(id) = directory.file_name().and_then(|name| name.to_str()) else {
+        return Ok(());
+    };
+    let suffix = format!(".{TRASHED}{id}");
+    let entries = match std::fs::read_dir(directory) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        entries => entries?,
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if !path.to_string_lossy().ends_with(LIST) {
+            continue;
+        }
+        for renamed in std::fs::read_to_string(&path)?.lines() {
+            let safe = renamed.ends_with(&suffix)
+                && !renamed.starts_with('/')
+                && !renamed.split('/').any(|part| part == "..");
+            if !safe {
+                tracing::warn!(%renamed, list = %path.display(), "not destroying what a trash list names: not an object it renamed");
+                continue;
+            }
+            remove_if_there(&root.join(renamed))?;
+        }
+    }
+    remove_if_there(directory)
+}
+
+fn remove_if_there(directory: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(directory) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Threads renaming at once.
 const RENAME_THREADS: usize = 4;
 
-/// Objects renamed into one directory of the trash. Inserting into a large
-/// directory costs more than creating a new one: at 15,000 entries a
-/// directory took each rename a third longer.
-const ENTRIES_PER_DIRECTORY: usize = 512;
-
-async fn move_into(
+/// Renames each `(from, to)`, on a few threads; one already gone is fine.
+async fn rename_all(
     trash: &Trash,
-    target: &std::path::Path,
-    directories: Vec<std::path::PathBuf>,
+    renames: Vec<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> Result<(), StorageError> {
-    let share = directories.len().div_ceil(RENAME_THREADS).max(1);
-    let batch = uuid::Uuid::new_v4().simple().to_string();
+    let share = renames.len().div_ceil(RENAME_THREADS).max(1);
     let mut workers = Vec::new();
-    for (thread, chunk) in directories.chunks(share).enumerate() {
-        let target = target.join(format!("{batch}-{thread}"));
+    for chunk in renames.chunks(share) {
         let chunk = chunk.to_vec();
         let halted = trash.halted.clone();
+        let secured_until = trash.secured_until.clone();
         let renaming = trash.renaming.clone().read_owned().await;
         workers.push(tokio::task::spawn_blocking(
             move || -> std::io::Result<()> {
                 let _renaming = renaming;
-                let mut into = target.clone();
-                for (index, directory) in chunk.into_iter().enumerate() {
-                    if halted.load(Ordering::SeqCst) {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::Interrupted,
-                            "the collection stopped taking objects out",
-                        ));
-                    }
-                    if index % ENTRIES_PER_DIRECTORY == 0 {
-                        into = target.join((index / ENTRIES_PER_DIRECTORY).to_string());
-                        std::fs::create_dir_all(&into)?;
-                    }
-                    match std::fs::rename(&directory, into.join(index.to_string())) {
+                for (from, to) in chunk {
+                    ensure_secured(&halted, &secured_until)?;
+                    match std::fs::rename(&from, &to) {
                         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
                             return Err(error);
                         }
