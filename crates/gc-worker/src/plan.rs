@@ -125,7 +125,10 @@ impl Reader {
         .await
     }
 
-    /// Reads every manifest and tag link of a scan, many at a time.
+    /// Reads every manifest and tag link of a scan, many at a time. A
+    /// manifest that fails to read is not remembered: marking its
+    /// repository reads it again and reports the error there, naming the
+    /// repository.
     pub async fn read_all(
         &self,
         store: &Store,
@@ -135,7 +138,11 @@ impl Reader {
             .iter()
             .flat_map(|repository| repository.revisions.keys())
             .collect();
-        for_each_concurrently(digests, |digest| self.manifest(store, digest)).await?;
+        for_each_concurrently(digests, |digest| async move {
+            let _reported_when_marked = self.manifest(store, digest).await;
+            Ok(())
+        })
+        .await?;
         let links = repositories
             .iter()
             .flat_map(|repository| repository.tags.values())
@@ -291,7 +298,15 @@ async fn mark_repository(
     }
     let mut parsed: BTreeMap<Digest, ParsedManifest> = BTreeMap::new();
     for digest in repository.revisions.keys() {
-        if let Some(manifest) = reader.manifest(store, digest).await? {
+        let manifest = reader.manifest(store, digest).await.with_context(|| {
+            format!(
+                "repository {}: nothing is collected while a manifest it holds cannot be read \
+                 (`gc-worker fsck` lists them; restore its bytes, or delete the manifest by \
+                 digest through the API)",
+                repository.name
+            )
+        })?;
+        if let Some(manifest) = manifest {
             parsed.insert(digest.clone(), manifest);
         }
     }
@@ -635,6 +650,27 @@ mod tests {
         let (_, blobs_gone) = taken_out(&marking.plan(blobs, rules()));
         for blob in image.blobs() {
             assert!(!blobs_gone.contains(&blob.digest), "a's tag references it");
+        }
+    }
+
+    /// One manifest that is not a manifest stops the collection before
+    /// its window, saying where it is and what to do.
+    #[tokio::test]
+    async fn an_unreadable_manifest_names_its_repository_and_the_way_out() {
+        let store = Store::in_memory();
+        let body = bytes::Bytes::from_static(b"not a manifest");
+        let digest = Digest::sha256_of(&body);
+        store
+            .put_manifest(&name("team/app"), &digest, body, None)
+            .await
+            .expect("stored");
+        let listed = store.scan_repositories().await.expect("listed");
+        let error = Marking::of(&store, &Reader::default(), listed, rules())
+            .await
+            .expect_err("nothing to collect from");
+        let message = format!("{error:#}");
+        for expected in ["team/app", digest.to_string().as_str(), "gc-worker fsck"] {
+            assert!(message.contains(expected), "{expected} in: {message}");
         }
     }
 
