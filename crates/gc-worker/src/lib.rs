@@ -27,15 +27,12 @@ pub use serve::{parse_schedule, serve};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
-use futures::{FutureExt, StreamExt, TryStreamExt};
-use registry_storage::{RepositoryObjects, Store};
+use futures::FutureExt;
+use registry_storage::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::lease::LeaseSet;
 use crate::plan::{Marking, Reader, Rules};
-
-/// Repositories listed again at once inside the window.
-const RESCAN_CONCURRENCY: usize = 16;
 
 /// Runs one collection; `shutdown` (SIGTERM, SIGINT) stops it, releasing
 /// the lease first.
@@ -184,14 +181,6 @@ async fn mark_inside_the_window(
         repositories = written.len(),
         "marking what the tags reach, listing again the repositories written since the listing"
     );
-    let relisted: Vec<Option<RepositoryObjects>> = futures::stream::iter(&written)
-        .map(|name| store.scan_repository(name))
-        .buffer_unordered(RESCAN_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let relisted = relisted.into_iter().flatten().collect();
-    marking
-        .update(store, reader, &written, relisted, rules)
-        .await?;
+    marking.update(store, reader, &written, rules).await?;
     Ok((marking, Some(written.len())))
 }

@@ -222,18 +222,22 @@ impl Marking {
         Ok(marking)
     }
 
-    /// Marks again the repositories in `written`, from `relisted` (a
-    /// written repository not in it is gone), and every unsettled one.
+    /// Lists again and marks again the repositories in `written` (one no
+    /// longer there is gone), and marks again every unsettled one.
     pub async fn update(
         &mut self,
         store: &Store,
         reader: &Reader,
         written: &BTreeSet<RepositoryName>,
-        relisted: Vec<RepositoryObjects>,
         rules: Rules,
     ) -> anyhow::Result<()> {
+        let relisted: Vec<Option<RepositoryObjects>> = futures::stream::iter(written)
+            .map(|name| store.scan_repository(name))
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
         self.repositories.retain(|name, _| !written.contains(name));
-        let mut again = relisted;
+        let mut again: Vec<RepositoryObjects> = relisted.into_iter().flatten().collect();
         for marked in self.repositories.values_mut() {
             again.extend(marked.unsettled.take());
         }
@@ -571,12 +575,8 @@ mod tests {
             .await
             .expect("stored");
         let written: BTreeSet<RepositoryName> = [name("b"), name("d")].into();
-        let mut relisted = Vec::new();
-        for repository in &written {
-            relisted.extend(store.scan_repository(repository).await.expect("listed"));
-        }
         marking
-            .update(&store, &reader, &written, relisted, rules())
+            .update(&store, &reader, &written, rules())
             .await
             .expect("marked again");
 
@@ -636,14 +636,8 @@ mod tests {
             .await
             .expect("pushed as a blob");
         let written: BTreeSet<RepositoryName> = [name("b")].into();
-        let relisted = store
-            .scan_repository(&name("b"))
-            .await
-            .expect("listed")
-            .into_iter()
-            .collect();
         marking
-            .update(&store, &reader, &written, relisted, rules())
+            .update(&store, &reader, &written, rules())
             .await
             .expect("marked again");
         let blobs = store.scan_blobs().await.expect("listed");
