@@ -1,7 +1,8 @@
 //! Many clients at once, as a CI fleet pushes and a deployment pulls:
 //! N concurrent monolithic pushes of distinct 32 MiB blobs, then N
-//! concurrent pulls of distinct 64 MiB blobs, each client on its own
-//! connection, for each N, both registries in turn. Aggregate MiB/s, and
+//! concurrent pulls of distinct 64 MiB blobs right after their push and
+//! once more, each client on its own connection, for each N, both
+//! registries in turn. Aggregate MiB/s, and
 //! Berth's peak resident memory once each N has run (so run this part
 //! alone for memory figures: the peak covers the whole run so far).
 
@@ -68,24 +69,33 @@ pub async fn compare(
 
         eprintln!("concurrency: {count} pulls of {PULL_MIB} MiB");
         let pulled = blobs(scratch, "pull", count, PULL_MIB)?;
-        let mut pulls = [Vec::new(), Vec::new()];
+        let (mut first_pulls, mut pulls) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
         for (index, (_, server, root)) in registries.servers().into_iter().enumerate() {
             for blob in &pulled {
                 transfers::push_monolithic(&server.url, blob).await?;
             }
-            pulls[index].push(
-                aggregate(&pulled, |blob| {
-                    transfers::pull(&server.url, &blob.digest, blob.size)
-                })
-                .await?,
-            );
+            for round in [&mut first_pulls, &mut pulls] {
+                round[index].push(
+                    aggregate(&pulled, |blob| {
+                        transfers::pull(&server.url, &blob.digest, blob.size)
+                    })
+                    .await?,
+                );
+            }
             for blob in &pulled {
                 forget_blob(root, &blob.digest)?;
             }
         }
         remove(&pulled)?;
         report.compare(
-            &format!("{count} concurrent pulls of distinct {PULL_MIB} MiB blobs (MiB/s)"),
+            &format!(
+                "{count} concurrent pulls of distinct {PULL_MIB} MiB blobs, right after their push (MiB/s)"
+            ),
+            &first_pulls,
+            1.0,
+        );
+        report.compare(
+            &format!("{count} concurrent pulls of the same blobs again (MiB/s)"),
             &pulls,
             1.3,
         );
