@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 use registry_storage::Store;
-use test_support::{Blob, Fault, FaultProxy, TestRegistry, random_bytes, start_moto, start_upload};
+use test_support::{
+    Blob, Fault, FaultProxy, TestRegistry, TlsFront, random_bytes, start_moto, start_upload,
+};
 
 const MIB: usize = 1 << 20;
 
@@ -14,6 +16,7 @@ const MIB: usize = 1 << 20;
 /// the bytes carried to and from the store.
 struct Setup {
     _moto: test_support::ChildServer,
+    _tls: Option<(TlsFront, tempfile::TempDir)>,
     proxy: FaultProxy,
     storage: String,
     replicas: [TestRegistry; 2],
@@ -22,15 +25,33 @@ struct Setup {
 
 impl Setup {
     async fn start(bucket: &str) -> Option<Setup> {
+        Setup::start_with(bucket, false).await
+    }
+
+    /// With `behind_tls`, the store answers over TLS under a certificate
+    /// no client trusts, and the storage URL says
+    /// `allow_invalid_certificates=true` (a lab MinIO's self-signed one).
+    async fn start_with(bucket: &str, behind_tls: bool) -> Option<Setup> {
         let (moto, direct) = start_moto(bucket, "registry").await?;
         let proxy = FaultProxy::start(&moto.url).await;
-        let storage = proxy.storage_url(&direct);
+        let mut storage = proxy.storage_url(&direct);
+        let mut tls = None;
+        if behind_tls {
+            let work = tempfile::tempdir().expect("temporary directory");
+            let proxy_host = proxy.url.trim_start_matches("http://");
+            let front = TlsFront::start(work.path(), proxy_host).await?;
+            storage = storage
+                .replace(&proxy.url, &front.url)
+                .replace("allow_http=true", "allow_invalid_certificates=true");
+            tls = Some((front, work));
+        }
         let replicas = [
             TestRegistry::start(&storage).await,
             TestRegistry::start(&storage).await,
         ];
         Some(Setup {
             _moto: moto,
+            _tls: tls,
             proxy,
             storage,
             replicas,
@@ -157,6 +178,36 @@ async fn a_chunked_push_sends_each_byte_to_the_store_once() {
         .await
         .expect("GET session");
     assert_eq!(session.status(), 404, "the closed session is gone");
+    setup.no_incomplete_multipart_uploads().await;
+}
+
+/// Every request to the store goes out with the options the storage URL
+/// gives it: the ones Berth signs itself (part copies when a chunked push
+/// closes, the collector's listing of multipart uploads) as much as
+/// object_store's own. They used to go out with a client of default
+/// options, so a store behind a self-signed certificate took chunks but
+/// refused every close.
+#[tokio::test]
+async fn the_storage_urls_client_options_hold_for_every_request() {
+    let Some(setup) = Setup::start_with("berth-tls-store", true).await else {
+        return;
+    };
+    assert!(
+        setup.storage.contains("endpoint=https://"),
+        "{}",
+        setup.storage
+    );
+    let blob = Blob::new("application/octet-stream", random_bytes(12 * MIB));
+    let location = setup
+        .send_chunks("parts/tls", &blob, &[6 * MIB, 6 * MIB])
+        .await;
+    let (status, closing_sent, _) = setup.close_counting(&location, &blob).await;
+    assert_eq!(status, 201);
+    assert!(
+        closing_sent < 64 * 1024,
+        "the chunks were copied on the store's side ({closing_sent} bytes sent)"
+    );
+    setup.blob_from_each_replica("parts/tls", &blob).await;
     setup.no_incomplete_multipart_uploads().await;
 }
 

@@ -13,7 +13,7 @@ use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
 use crate::Store;
-use crate::s3::S3;
+use crate::s3::{S3, SharedClient};
 
 /// Why a storage URL cannot be opened; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -105,9 +105,16 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
         builder = builder.with_config(option, value);
     }
     let prefix = Path::from(url.path().trim_matches('/'));
-    let s3 = Arc::new(builder.build()?);
+    let client = SharedClient::default();
+    let s3 = Arc::new(builder.with_http_connector(client.clone()).build()?);
+    let client = client.last().ok_or_else(|| {
+        OpenError::Backend(object_store::Error::Generic {
+            store: "S3",
+            source: "object_store built the store without an HTTP client".into(),
+        })
+    })?;
     let mut store = Store::new(s3.clone(), prefix);
-    store.s3 = Some(Arc::new(S3::new(s3, bucket, limit)));
+    store.s3 = Some(Arc::new(S3::new(s3, bucket, client)));
     Ok(store)
 }
 

@@ -1,16 +1,20 @@
 //! What Berth asks of S3 beyond `ObjectStore`: requests object_store has no
 //! call for (listing incomplete multipart uploads, copying a byte range of
 //! one object into a part of another on the store's side), signed with the
-//! store's own credentials and sent by one shared client.
+//! store's own credentials and sent by object_store's own HTTP client, so
+//! they go out with every client option of the storage URL (certificates,
+//! proxy, timeouts) as object_store's requests do.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use http::{HeaderName, HeaderValue};
+use object_store::ClientOptions;
 use object_store::aws::AmazonS3;
+use object_store::client::{HttpClient, HttpConnector, HttpRequestBody, ReqwestConnector};
 use object_store::path::Path;
 use object_store::signer::{Method, SignedUrlOptions, Signer};
-use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::StorageError;
 
@@ -23,7 +27,32 @@ const SIGNED_FOR: Duration = Duration::from_secs(300);
 pub(crate) struct S3 {
     pub(crate) store: Arc<AmazonS3>,
     bucket: String,
-    client: reqwest::Client,
+    client: HttpClient,
+}
+
+/// Makes object_store's HTTP clients as it would itself, from the options
+/// it is given, and keeps the last one made. Building an `AmazonS3` makes
+/// its clients for credentials first and the one for the bucket last, so
+/// once built, [`SharedClient::last`] is the bucket's.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SharedClient(Arc<Mutex<Option<HttpClient>>>);
+
+impl HttpConnector for SharedClient {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let client = ReqwestConnector::default().connect(options)?;
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(client.clone());
+        Ok(client)
+    }
+}
+
+impl SharedClient {
+    /// The client made last, if any was.
+    pub(crate) fn last(&self) -> Option<HttpClient> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The parts of S3's `CopyPartResult` that matter here.
@@ -41,20 +70,12 @@ pub(crate) fn backend(reason: String) -> StorageError {
 }
 
 impl S3 {
-    /// `limit` bounds connecting and each wait for the store's next bytes,
-    /// as for object_store's own requests (`--storage-timeout`).
-    pub(crate) fn new(store: Arc<AmazonS3>, bucket: &str, limit: Option<Duration>) -> Self {
-        let mut client = reqwest::Client::builder();
-        if let Some(limit) = limit {
-            client = client
-                .read_timeout(limit)
-                .connect_timeout(limit.min(Duration::from_secs(5)));
-        }
+    /// `client` is the one `store` sends its own requests with.
+    pub(crate) fn new(store: Arc<AmazonS3>, bucket: &str, client: HttpClient) -> Self {
         S3 {
             store,
             bucket: bucket.to_owned(),
-            // Only fails where TLS cannot be set up at all.
-            client: client.build().unwrap_or_default(),
+            client,
         }
     }
 
@@ -71,22 +92,28 @@ impl S3 {
             .store
             .signed_url_opts(method.clone(), key, SIGNED_FOR, &options)
             .await?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .body(HttpRequestBody::empty())
+            .map_err(|error| backend(format!("{what}: {error}")))?;
+        *request.headers_mut() = options.signed_headers;
         let response = self
             .client
-            .request(method, url)
-            .headers(options.signed_headers)
-            .send()
+            .execute(request)
             .await
             .map_err(|error| backend(format!("{what}: {error}")))?;
         let status = response.status();
-        let text = response
-            .text()
+        let body = response
+            .into_body()
+            .bytes()
             .await
             .map_err(|error| backend(format!("{what}: {error}")))?;
+        let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
             return Err(backend(format!("{what} answered {status}: {text}")));
         }
-        Ok(text)
+        Ok(text.into_owned())
     }
 
     /// Copies `range` of the object at `source` into part `part` (from 1)

@@ -25,7 +25,7 @@ pub use app::{TestApp, TestResponse};
 pub use client::{push_blob, push_image, push_manifest, start_upload, upload_first_chunk};
 pub use disk_app::DiskApp;
 pub use docker::Docker;
-pub use edge::{Edge, REGISTRY_NAME, UI_NAME, workspace_root};
+pub use edge::{Edge, REGISTRY_NAME, TlsFront, UI_NAME, workspace_root};
 pub use external::{
     ChildServer, abandon_multipart_upload, free_port, start_docker_registry,
     start_docker_registry_on_s3, start_docker_registry_with_htpasswd, start_moto,
