@@ -25,14 +25,14 @@ struct Setup {
 
 impl Setup {
     async fn start(bucket: &str) -> Option<Setup> {
-        Setup::start_with(bucket, false).await
+        Setup::start_with(bucket, "registry", false).await
     }
 
     /// With `behind_tls`, the store answers over TLS under a certificate
     /// no client trusts, and the storage URL says
     /// `allow_invalid_certificates=true` (a lab MinIO's self-signed one).
-    async fn start_with(bucket: &str, behind_tls: bool) -> Option<Setup> {
-        let (moto, direct) = start_moto(bucket, "registry").await?;
+    async fn start_with(bucket: &str, prefix: &str, behind_tls: bool) -> Option<Setup> {
+        let (moto, direct) = start_moto(bucket, prefix).await?;
         let proxy = FaultProxy::start(&moto.url).await;
         let mut storage = proxy.storage_url(&direct);
         let mut tls = None;
@@ -189,7 +189,7 @@ async fn a_chunked_push_sends_each_byte_to_the_store_once() {
 /// refused every close.
 #[tokio::test]
 async fn the_storage_urls_client_options_hold_for_every_request() {
-    let Some(setup) = Setup::start_with("berth-tls-store", true).await else {
+    let Some(setup) = Setup::start_with("berth-tls-store", "registry", true).await else {
         return;
     };
     assert!(
@@ -208,6 +208,29 @@ async fn the_storage_urls_client_options_hold_for_every_request() {
         "the chunks were copied on the store's side ({closing_sent} bytes sent)"
     );
     setup.blob_from_each_replica("parts/tls", &blob).await;
+    setup.no_incomplete_multipart_uploads().await;
+}
+
+/// The source of a part copy is named in a header S3 reads percent-encoded:
+/// a prefix with characters that need it (the storage URL's `%20` is kept
+/// as is in the keys) is copied from, not from what it decodes to.
+#[tokio::test]
+async fn a_prefix_that_needs_encoding_is_copied_from_as_it_is() {
+    let Some(setup) = Setup::start_with("berth-odd-prefix", "team%20registry+1", false).await
+    else {
+        return;
+    };
+    let blob = Blob::new("application/octet-stream", random_bytes(12 * MIB));
+    let location = setup
+        .send_chunks("parts/odd", &blob, &[6 * MIB, 6 * MIB])
+        .await;
+    let (status, closing_sent, _) = setup.close_counting(&location, &blob).await;
+    assert_eq!(status, 201);
+    assert!(
+        closing_sent < 64 * 1024,
+        "the chunks were copied on the store's side ({closing_sent} bytes sent)"
+    );
+    setup.blob_from_each_replica("parts/odd", &blob).await;
     setup.no_incomplete_multipart_uploads().await;
 }
 

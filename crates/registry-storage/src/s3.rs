@@ -15,8 +15,18 @@ use object_store::aws::AmazonS3;
 use object_store::client::{HttpClient, HttpConnector, HttpRequestBody, ReqwestConnector};
 use object_store::path::Path;
 use object_store::signer::{Method, SignedUrlOptions, Signer};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::StorageError;
+
+/// What a key keeps unencoded in `x-amz-copy-source`, which S3 decodes:
+/// unreserved characters and the `/` between segments.
+const KEY_CHARACTERS_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 /// How long a signed request stays valid; it is sent at once.
 const SIGNED_FOR: Duration = Duration::from_secs(300);
@@ -128,7 +138,7 @@ impl S3 {
         range: Range<u64>,
     ) -> Result<String, StorageError> {
         let what = format!("copying {source} bytes {range:?} into part {part} of {target}");
-        let copy_source = format!("{}/{}", self.bucket, source);
+        let copy_source = format!("{}/{}", self.bucket, encode_key(source));
         let copy_range = format!("bytes={}-{}", range.start, range.end - 1);
         let options = SignedUrlOptions::default()
             .with_query([
@@ -151,6 +161,11 @@ impl S3 {
             .map_err(|error| backend(format!("{what}: unreadable answer ({error}): {text}")))?;
         Ok(result.e_tag)
     }
+}
+
+/// `key` as S3 reads it back from a percent-encoded header.
+fn encode_key(key: &Path) -> String {
+    utf8_percent_encode(key.as_ref(), KEY_CHARACTERS_ENCODED).to_string()
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, StorageError> {
