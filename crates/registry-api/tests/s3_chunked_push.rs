@@ -134,6 +134,23 @@ impl Setup {
         response.status().as_u16()
     }
 
+    /// Pushes a blob in two chunks the store can join and checks that it
+    /// did: the close sends no chunk again, and the blob is whole.
+    async fn push_joined_on_the_store(&self, repository: &str) {
+        let blob = Blob::new("application/octet-stream", random_bytes(12 * MIB));
+        let location = self
+            .send_chunks(repository, &blob, &[6 * MIB, 6 * MIB])
+            .await;
+        let (status, closing_sent, _) = self.close_counting(&location, &blob).await;
+        assert_eq!(status, 201);
+        assert!(
+            closing_sent < 64 * 1024,
+            "the chunks were copied on the store's side ({closing_sent} bytes sent)"
+        );
+        self.blob_from_each_replica(repository, &blob).await;
+        self.no_incomplete_multipart_uploads().await;
+    }
+
     /// No multipart upload left behind to be billed as storage.
     async fn no_incomplete_multipart_uploads(&self) {
         let store = Store::open(&self.storage).expect("the store");
@@ -197,18 +214,7 @@ async fn the_storage_urls_client_options_hold_for_every_request() {
         "{}",
         setup.storage
     );
-    let blob = Blob::new("application/octet-stream", random_bytes(12 * MIB));
-    let location = setup
-        .send_chunks("parts/tls", &blob, &[6 * MIB, 6 * MIB])
-        .await;
-    let (status, closing_sent, _) = setup.close_counting(&location, &blob).await;
-    assert_eq!(status, 201);
-    assert!(
-        closing_sent < 64 * 1024,
-        "the chunks were copied on the store's side ({closing_sent} bytes sent)"
-    );
-    setup.blob_from_each_replica("parts/tls", &blob).await;
-    setup.no_incomplete_multipart_uploads().await;
+    setup.push_joined_on_the_store("parts/tls").await;
 }
 
 /// The source of a part copy is named in a header S3 reads percent-encoded:
@@ -220,18 +226,7 @@ async fn a_prefix_that_needs_encoding_is_copied_from_as_it_is() {
     else {
         return;
     };
-    let blob = Blob::new("application/octet-stream", random_bytes(12 * MIB));
-    let location = setup
-        .send_chunks("parts/odd", &blob, &[6 * MIB, 6 * MIB])
-        .await;
-    let (status, closing_sent, _) = setup.close_counting(&location, &blob).await;
-    assert_eq!(status, 201);
-    assert!(
-        closing_sent < 64 * 1024,
-        "the chunks were copied on the store's side ({closing_sent} bytes sent)"
-    );
-    setup.blob_from_each_replica("parts/odd", &blob).await;
-    setup.no_incomplete_multipart_uploads().await;
+    setup.push_joined_on_the_store("parts/odd").await;
 }
 
 #[tokio::test]
