@@ -13,22 +13,6 @@ use crate::upload::hashing::{copy_hashed, finish_hashing, shared_error};
 use crate::upload::writer::ObjectWriter;
 use crate::{ByteStream, StorageError, Store, UploadError};
 
-/// Read size for blobs on a local filesystem: large enough to keep a pull
-/// near the speed of a plain file copy, small enough that many pulls at
-/// once hold little memory (the disk is kept busy by [`DISK_READ_AHEAD`],
-/// not by the size of each read).
-const LOCAL_READ_SIZE: usize = 512 * 1024;
-/// Pieces read ahead of the network, so reading and sending overlap: with
-/// the piece being read and the one being sent, a pull holds at most about
-/// 2.5 MiB.
-const LOCAL_READ_AHEAD: usize = 3;
-/// Bytes the disk is asked for ahead of the reads. A blob written past the
-/// page cache (every pushed blob, see `upload::direct_write`) is cold on
-/// its first pull; one `read` at a time gets the disk's speed at a queue
-/// depth of one (362 MB/s here), while asking for the next 64 MiB at once
-/// lets it work on many requests together (1.7 GB/s).
-const DISK_READ_AHEAD: u64 = 64 << 20;
-
 /// An open blob: its total size, the byte range being sent, and the bytes.
 pub struct BlobRead {
     pub size: u64,
@@ -139,7 +123,7 @@ impl Store {
             .map_err(StorageError::from_backend)?;
         let (size, range) = (result.meta.size, result.range.clone());
         let body = match result.payload {
-            GetResultPayload::File(file, _path) => read_ahead(file, range.clone()),
+            GetResultPayload::File(file, _path) => self.pieces.read_ahead(file, range.clone()),
             GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
         };
         Ok(BlobRead { size, range, body })
@@ -239,68 +223,4 @@ impl Store {
         self.delete_object(&key).await?;
         Ok(true)
     }
-}
-
-/// Streams `range` of a local file, read on a blocking thread a few pieces
-/// ahead of the consumer.
-/// Asks the kernel to start reading `[from, from + DISK_READ_AHEAD)` (not
-/// past `end`) into the page cache; pages already there cost nothing. Only
-/// advice: a refusal changes nothing but speed.
-fn advise_will_need(file: &std::fs::File, from: u64, end: u64) {
-    let length = DISK_READ_AHEAD.min(end - from);
-    let (Ok(offset), Ok(length)) = (i64::try_from(from), i64::try_from(length)) else {
-        return;
-    };
-    if let Err(error) = nix::fcntl::posix_fadvise(
-        file,
-        offset,
-        length,
-        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
-    ) {
-        tracing::debug!(%error, "read-ahead advice refused");
-    }
-}
-
-fn read_ahead(
-    file: std::fs::File,
-    range: Range<u64>,
-) -> BoxStream<'static, std::io::Result<Bytes>> {
-    let (pieces, receiver) = tokio::sync::mpsc::channel(LOCAL_READ_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Seek};
-        let mut file = file;
-        if let Err(error) = file.seek(std::io::SeekFrom::Start(range.start)) {
-            let _ = pieces.blocking_send(Err(error));
-            return;
-        }
-        let mut remaining = range.end - range.start;
-        let mut advised_to = range.start;
-        while remaining > 0 {
-            let position = range.end - remaining;
-            if position + DISK_READ_AHEAD / 2 >= advised_to && advised_to < range.end {
-                advise_will_need(&file, advised_to, range.end);
-                advised_to = range.end.min(advised_to + DISK_READ_AHEAD);
-            }
-            let size = remaining.min(LOCAL_READ_SIZE as u64) as usize;
-            let mut piece = bytes::BytesMut::zeroed(size);
-            let read = match file.read(&mut piece) {
-                Ok(0) => Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the blob file is shorter than its size",
-                )),
-                Ok(read) => Ok(read),
-                Err(error) => Err(error),
-            };
-            let message = read.map(|read| {
-                piece.truncate(read);
-                remaining -= read as u64;
-                piece.freeze()
-            });
-            let failed = message.is_err();
-            if pieces.blocking_send(message).is_err() || failed {
-                return;
-            }
-        }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(receiver).boxed()
 }

@@ -12,6 +12,7 @@ mod directories;
 mod error;
 mod layout;
 mod links;
+mod local_read;
 mod maintenance;
 mod manifest_cache;
 mod manifests;
@@ -62,6 +63,8 @@ pub struct Store {
     pending_hashes: upload::pending_hash::PendingHashes,
     /// Memory for upload bytes on their way to the hashing and the store.
     blocks: upload::block::BlockPool,
+    /// Memory for pieces of local blobs on their way to a client.
+    pieces: local_read::PiecePool,
     /// The same backend when it is S3, for what `ObjectStore` cannot do
     /// (multipart uploads: listing, aborting, copying parts on the store).
     s3: Option<Arc<s3::S3>>,
@@ -81,6 +84,7 @@ impl Store {
             tag_lists: tag_lists::TagLists::default(),
             pending_hashes: upload::pending_hash::PendingHashes::default(),
             blocks: upload::block::BlockPool::default(),
+            pieces: local_read::PiecePool::default(),
             s3: None,
             redirect_expiry: None,
         }
