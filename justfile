@@ -15,7 +15,7 @@ ci:
 # Berth beside Debian's docker-registry on the same workload; prints ratios.
 bench *args:
     cargo build --release -p registry-api -p auth-service -p gc-worker -p ui-backend -p registry-bench
-    ./target/release/registry-bench {{args}}
+    cargo run --release -q -p registry-bench -- {{args}}
 
 # The soak test (clients, two replicas and a collector at once) for an hour on each store.
 soak seconds="3600":
