@@ -1,127 +1,140 @@
-//! Reading a blob from a local file: on a blocking thread, in pieces of
-//! [`PIECE_BYTES`] a few ahead of the network, with the disk asked for the
-//! bytes further ahead. A piece's memory comes from a pool and returns to
-//! it once the piece is sent, so a pull neither zeroes nor faults in fresh
-//! memory for each piece (on this project's benchmark VM, where memory the
-//! guest frees goes back to the host, that was a sixth of a warm pull's
-//! CPU). A piece shows only the bytes its own read filled.
+//! Reading a blob from a local file, in pieces of [`PIECE_BYTES`], each
+//! read on the blocking pool and the next read while one is sent. A pull
+//! holds a blocking thread only while a piece is being read, never while
+//! its client is slow to take the bytes: slow clients cannot take every
+//! blocking thread from the rest of the registry, and one holds at most
+//! [`PIECES_AHEAD`] pieces. The disk is asked for the bytes further ahead.
+//!
+//! A piece's memory comes from a pool and returns to it once the piece is
+//! sent, so a pull neither zeroes nor faults in fresh memory for each
+//! piece (on this project's benchmark VM, where memory the guest frees goes
+//! back to the host, that was a sixth of a warm pull's CPU). Memory beyond
+//! the pool is mapped for the piece alone and unmapped after it, so a burst
+//! of pulls leaves nothing resident. A piece shows only the bytes its own
+//! read filled.
 
-use std::io::{Read, Seek};
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use memmap2::MmapMut;
 
 /// Read size: large enough to keep a pull near the speed of a plain file
 /// copy, small enough that many pulls at once hold little memory (the disk
 /// is kept busy by [`DISK_READ_AHEAD`], not by the size of each read).
 const PIECE_BYTES: usize = 512 * 1024;
-/// Pieces read ahead of the network, so reading and sending overlap: with
-/// the piece being read and the one being sent, a pull holds at most about
-/// 2.5 MiB.
-const PIECES_AHEAD: usize = 3;
+/// Pieces of one pull in memory at once: the one being sent and the next,
+/// being read meanwhile.
+const PIECES_AHEAD: usize = 2;
 /// Pieces' memory kept for reuse once returned (8 MiB): enough for about
 /// four pulls at once to take none fresh.
 const POOLED_PIECES: usize = 16;
-/// Bytes the disk is asked for ahead of the reads. A blob written past the
-/// page cache (every pushed blob, see `upload::direct_write`) is cold on
-/// its first pull; one `read` at a time gets the disk's speed at a queue
-/// depth of one (362 MB/s here), while asking for the next 64 MiB at once
-/// lets it work on many requests together (1.7 GB/s).
+/// Bytes the disk is asked for ahead of the reads, in steps of half this.
+/// A blob written past the page cache (every pushed blob, see
+/// `upload::direct_write`) is cold on its first pull; one `read` at a time
+/// gets the disk's speed at a queue depth of one (362 MB/s here), while
+/// asking for the next 64 MiB at once lets it work on many requests
+/// together (1.7 GB/s).
 const DISK_READ_AHEAD: u64 = 64 << 20;
 
 /// Returned pieces' memory, shared by a store's pulls.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PiecePool(Arc<Mutex<Vec<Vec<u8>>>>);
+pub(crate) struct PiecePool(Arc<Mutex<Vec<MmapMut>>>);
 
 impl PiecePool {
     /// Memory for one piece, [`PIECE_BYTES`] long.
-    fn take(&self) -> Vec<u8> {
+    fn take(&self) -> std::io::Result<MmapMut> {
         let pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        pooled.unwrap_or_else(|| vec![0; PIECE_BYTES])
+        match pooled {
+            Some(memory) => Ok(memory),
+            None => MmapMut::map_anon(PIECE_BYTES),
+        }
     }
 
-    fn give_back(&self, memory: Vec<u8>) {
+    fn give_back(&self, memory: MmapMut) {
         let mut pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if pooled.len() < POOLED_PIECES {
             pooled.push(memory);
         }
     }
 
-    /// Streams `range` of `file`.
+    /// Streams `range` of `file`; after an error, nothing more.
     pub(crate) fn read_ahead(
         &self,
         file: std::fs::File,
         range: Range<u64>,
     ) -> BoxStream<'static, std::io::Result<Bytes>> {
-        let (pieces, receiver) = tokio::sync::mpsc::channel(PIECES_AHEAD);
+        let file = Arc::new(file);
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut file = file;
-            if let Err(error) = file.seek(std::io::SeekFrom::Start(range.start)) {
-                let _ = pieces.blocking_send(Err(error));
-                return;
-            }
-            let mut remaining = range.end - range.start;
-            let mut advised_to = range.start;
-            while remaining > 0 {
-                let position = range.end - remaining;
-                if position + DISK_READ_AHEAD / 2 >= advised_to && advised_to < range.end {
-                    advise_will_need(&file, advised_to, range.end);
-                    advised_to = range.end.min(advised_to + DISK_READ_AHEAD);
+        let end = range.end;
+        futures::stream::iter(range.clone().step_by(PIECE_BYTES))
+            .map(move |at| {
+                let (file, pool) = (file.clone(), pool.clone());
+                let wanted = (end - at).min(PIECE_BYTES as u64) as usize;
+                let advise = (at - range.start).is_multiple_of(DISK_READ_AHEAD / 2);
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        if advise {
+                            advise_will_need(&file, at, end);
+                        }
+                        pool.read_piece(&file, at, wanted)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)?
                 }
-                let wanted = remaining.min(PIECE_BYTES as u64) as usize;
-                let message = pool.read_piece(&mut file, wanted).inspect(|piece| {
-                    remaining -= piece.len() as u64;
-                });
-                let failed = message.is_err();
-                if pieces.blocking_send(message).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        tokio_stream::wrappers::ReceiverStream::new(receiver).boxed()
+            })
+            .buffered(PIECES_AHEAD)
+            .scan(false, |failed, piece| {
+                let give = (!*failed).then_some(piece);
+                *failed = give.as_ref().is_none_or(Result::is_err);
+                std::future::ready(give)
+            })
+            .boxed()
     }
 
-    /// One `read` of at most `wanted` bytes into pooled memory; an error at
-    /// the end of the file, which holds fewer bytes than the blob's size.
-    fn read_piece(&self, file: &mut std::fs::File, wanted: usize) -> std::io::Result<Bytes> {
-        let mut piece = Piece {
-            memory: self.take(),
-            length: 0,
+    /// The `wanted` bytes at `at`, in pooled memory; an error where the
+    /// file ends first (it holds fewer bytes than the blob's size).
+    fn read_piece(&self, file: &std::fs::File, at: u64, wanted: usize) -> std::io::Result<Bytes> {
+        let mut memory = self.take()?;
+        file.read_exact_at(&mut memory[..wanted], at)
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the blob file is shorter than its size",
+                ),
+                _ => error,
+            })?;
+        Ok(Bytes::from_owner(Piece {
+            memory: Some(memory),
+            length: wanted,
             pool: self.clone(),
-        };
-        match file.read(&mut piece.memory[..wanted])? {
-            0 => Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the blob file is shorter than its size",
-            )),
-            read => {
-                piece.length = read;
-                Ok(Bytes::from_owner(piece))
-            }
-        }
+        }))
     }
 }
 
 /// The bytes one read filled, in pooled memory that returns when dropped.
 struct Piece {
-    memory: Vec<u8>,
+    memory: Option<MmapMut>,
     length: usize,
     pool: PiecePool,
 }
 
 impl AsRef<[u8]> for Piece {
     fn as_ref(&self) -> &[u8] {
-        &self.memory[..self.length]
+        self.memory
+            .as_ref()
+            .map_or(&[], |memory| &memory[..self.length])
     }
 }
 
 impl Drop for Piece {
     fn drop(&mut self) {
-        self.pool.give_back(std::mem::take(&mut self.memory));
+        if let Some(memory) = self.memory.take() {
+            self.pool.give_back(memory);
+        }
     }
 }
 
@@ -211,6 +224,43 @@ mod tests {
             long[from as usize..from as usize + 11]
         );
         assert_eq!(held.concat(), long, "pieces still held keep their bytes");
+    }
+
+    /// Pulls whose clients take nothing hold no blocking thread: with the
+    /// blocking pool at two threads and four pulls stalled after their
+    /// first piece, other work still gets a thread (a reader that waited
+    /// on its client used to keep its thread, so 512 slow clients froze
+    /// every request that touches the disk).
+    #[test]
+    fn stalled_pulls_leave_the_blocking_threads_free() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let directory = tempfile::tempdir().expect("temporary directory");
+            let pool = PiecePool::default();
+            let bytes = vec![3u8; 8 * PIECE_BYTES];
+            let mut stalled = Vec::new();
+            for index in 0..4 {
+                let file = file_of(directory.path(), &format!("stalled-{index}"), &bytes);
+                let mut pull = pool.read_ahead(file, 0..bytes.len() as u64);
+                let first = tokio::time::timeout(std::time::Duration::from_secs(5), pull.next())
+                    .await
+                    .expect("stalled pulls held every blocking thread")
+                    .expect("a first piece")
+                    .expect("read");
+                assert_eq!(first.len(), PIECE_BYTES);
+                stalled.push(pull);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let other = tokio::task::spawn_blocking(|| "ran");
+            let answered = tokio::time::timeout(std::time::Duration::from_secs(5), other).await;
+            assert!(answered.is_ok(), "stalled pulls held every blocking thread");
+            drop(stalled);
+        });
     }
 
     #[tokio::test]
