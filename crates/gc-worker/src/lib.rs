@@ -28,7 +28,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use futures::FutureExt;
-use registry_storage::Store;
+use registry_storage::{Store, shown_storage};
 use tokio_util::sync::CancellationToken;
 
 use crate::lease::LeaseSet;
@@ -40,8 +40,8 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     let started = Instant::now();
     lease::validate(&config.admin_endpoints)?;
     let token = config.admin_token()?;
-    let store =
-        Store::open(&config.storage).with_context(|| format!("--storage {}", config.storage))?;
+    let store = Store::open(&config.storage)
+        .with_context(|| format!("--storage {}", shown_storage(&config.storage)))?;
     // Ages are measured on the store's clock, which wrote the times compared.
     let store_now = store.clock().await.context("reading the store's clock")?;
     let rules = Rules {
@@ -63,7 +63,7 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
 
     let replicas = lease::connect(&config.admin_endpoints).await?;
     let positions = journal::positions(&replicas, token.as_ref(), store_now).await;
-    tracing::info!(storage = %config.storage, "reading the store before the window");
+    tracing::info!(storage = %shown_storage(&config.storage), "reading the store before the window");
     let reader = Reader::default();
     let before = store.scan_repositories().await?;
     let marking = Marking::of(&store, &reader, before, rules).await?;

@@ -39,8 +39,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Lease { action, storage } => {
-            let store = registry_storage::Store::open(&storage)
-                .with_context(|| format!("--storage {storage}"))?;
+            let store = registry_storage::Store::open(&storage).with_context(|| {
+                format!("--storage {}", registry_storage::shown_storage(&storage))
+            })?;
             let text = match action {
                 gc_worker::LeaseAction::Status => gc_worker::lease_admin::status(&store).await?,
                 gc_worker::LeaseAction::Release { lease_id } => {
@@ -51,8 +52,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fsck { storage, .. } => {
-            let store = registry_storage::Store::open(&storage)
-                .with_context(|| format!("--storage {storage}"))?;
+            let store = registry_storage::Store::open(&storage).with_context(|| {
+                format!("--storage {}", registry_storage::shown_storage(&storage))
+            })?;
             let findings = gc_worker::fsck::check(&store).await?;
             print!("{}", findings.describe());
             if !findings.problems.is_empty() {

@@ -114,7 +114,7 @@ pub async fn run(
     tracing::info!(
         listen = %listener.local_addr().map_err(ServeError::Http)?,
         admin = %admin_listener.local_addr().map_err(ServeError::Http)?,
-        storage = %config.storage,
+        storage = %registry_storage::shown_storage(&config.storage),
         "registry-api serving"
     );
     let http = service_runtime::http::serve_with(

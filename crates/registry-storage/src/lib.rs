@@ -39,7 +39,7 @@ pub use error::{StorageError, UploadError};
 pub use maintenance::{LeaseRecord, now_unix_ms};
 pub use manifest_cache::SMALL_BLOB;
 pub use manifests::TaggedManifest;
-pub use open::OpenError;
+pub use open::{OpenError, shown as shown_storage};
 pub use redirect::RedirectError;
 pub use replicas::AnnouncedReplica;
 pub use upload::{UploadId, UploadStatus};

@@ -33,8 +33,29 @@ pub enum OpenError {
     UnknownS3Option(String),
     #[error("storage URL {0:?} names no bucket")]
     MissingBucket(String),
-    #[error("cannot open the store: {0}")]
+    #[error("storage URL query key {key:?}: {source}")]
+    BadS3Option {
+        key: String,
+        source: object_store::Error,
+    },
+    #[error("{0}")]
     Backend(#[from] object_store::Error),
+}
+
+/// A `--storage` value with every query value hidden, for messages and
+/// logs: a storage URL may carry a secret key.
+pub fn shown(location: &str) -> String {
+    let Some((base, query)) = location.split_once('?') else {
+        return location.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => format!("{key}=..."),
+            None => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
 }
 
 impl Store {
@@ -58,13 +79,13 @@ impl Store {
         if !location.contains("://") {
             return open_directory(PathBuf::from(location));
         }
-        let url = url::Url::parse(location).map_err(|_| OpenError::BadUrl(location.to_owned()))?;
+        let url = url::Url::parse(location).map_err(|_| OpenError::BadUrl(shown(location)))?;
         match url.scheme() {
             "memory" => Ok(Store::in_memory()),
             "file" => {
                 let path = url
                     .to_file_path()
-                    .map_err(|()| OpenError::BadUrl(location.to_owned()))?;
+                    .map_err(|()| OpenError::BadUrl(shown(location)))?;
                 open_directory(path)
             }
             "s3" => open_s3(&url, limit),
@@ -92,7 +113,7 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
     let bucket = url
         .host_str()
         .filter(|bucket| !bucket.is_empty())
-        .ok_or_else(|| OpenError::MissingBucket(url.to_string()))?;
+        .ok_or_else(|| OpenError::MissingBucket(shown(url.as_str())))?;
     let mut builder = match limit {
         Some(limit) => bounded_s3_builder(limit),
         None => AmazonS3Builder::from_env(),
@@ -106,7 +127,11 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
     }
     let prefix = Path::from(url.path().trim_matches('/'));
     let client = SharedClient::default();
-    let s3 = Arc::new(builder.with_http_connector(client.clone()).build()?);
+    let s3 = builder
+        .with_http_connector(client.clone())
+        .build()
+        .map_err(|error| naming_the_option(url, error))?;
+    let s3 = Arc::new(s3);
     let client = client.last().ok_or_else(|| {
         OpenError::Backend(object_store::Error::Generic {
             store: "S3",
@@ -116,6 +141,22 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
     let mut store = Store::new(s3.clone(), prefix);
     store.s3 = Some(Arc::new(S3::new(s3, bucket, client)));
     Ok(store)
+}
+
+/// The error object_store gave for a value it could not read, naming the
+/// URL's key whose value it quotes (object_store names only the value).
+fn naming_the_option(url: &url::Url, error: object_store::Error) -> OpenError {
+    let message = error.to_string();
+    let quoted = url.query_pairs().find(|(_, value)| {
+        message.contains(&format!("{value:?}")) || message.contains(&format!("\"{value}\""))
+    });
+    match quoted {
+        Some((key, _)) => OpenError::BadS3Option {
+            key: key.into_owned(),
+            source: error,
+        },
+        None => OpenError::Backend(error),
+    }
 }
 
 /// An S3 client that gives up on a request after about `limit`: a read
@@ -168,6 +209,36 @@ mod tests {
             Store::open("s3://bucket?colour=blue"),
             Err(OpenError::UnknownS3Option(key)) if key == "colour"
         ));
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_read_names_its_key() {
+        for (key, value) in [
+            ("timeout", "abc"),
+            ("connect_timeout", "5"),
+            ("allow_http", "maybe"),
+        ] {
+            let url = format!("s3://bucket/prefix?region=us-east-1&{key}={value}");
+            let error = Store::open(&url).expect_err("a bad value");
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("storage URL query key {key:?}")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_never_show_query_values() {
+        let secret = "SuperSecretValue123";
+        for url in [
+            format!("s3:///prefix?access_key_id=a&secret_access_key={secret}"),
+            format!("s3://[bad?secret_access_key={secret}"),
+        ] {
+            let message = Store::open(&url).expect_err("a bad URL").to_string();
+            assert!(!message.contains(secret), "{message}");
+            assert!(message.contains("secret_access_key=..."), "{message}");
+        }
     }
 
     #[test]
