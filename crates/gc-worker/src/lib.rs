@@ -34,14 +34,19 @@ use tokio_util::sync::CancellationToken;
 use crate::lease::LeaseSet;
 use crate::plan::{Marking, Reader, Rules};
 
+/// Opens the store `--storage` names; an error names the flag and its
+/// value with every query value hidden.
+pub fn open_store(storage: &str) -> anyhow::Result<Store> {
+    Store::open(storage).with_context(|| format!("--storage {}", shown_storage(storage)))
+}
+
 /// Runs one collection; `shutdown` (SIGTERM, SIGINT) stops it, releasing
 /// the lease first.
 pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow::Result<Report> {
     let started = Instant::now();
     lease::validate(&config.admin_endpoints)?;
     let token = config.admin_token()?;
-    let store = Store::open(&config.storage)
-        .with_context(|| format!("--storage {}", shown_storage(&config.storage)))?;
+    let store = open_store(&config.storage)?;
     // Ages are measured on the store's clock, which wrote the times compared.
     let store_now = store.clock().await.context("reading the store's clock")?;
     let rules = Rules {

@@ -1,7 +1,6 @@
 //! The `gc-worker` binary: `run` once, `serve` on a schedule, `fsck`, or
 //! `lease status|release`.
 
-use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 use gc_worker::{Cli, Command};
 use service_runtime::token::warn_if_on_command_line;
@@ -39,9 +38,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Lease { action, storage } => {
-            let store = registry_storage::Store::open(&storage).with_context(|| {
-                format!("--storage {}", registry_storage::shown_storage(&storage))
-            })?;
+            let store = gc_worker::open_store(&storage)?;
             let text = match action {
                 gc_worker::LeaseAction::Status => gc_worker::lease_admin::status(&store).await?,
                 gc_worker::LeaseAction::Release { lease_id } => {
@@ -52,9 +49,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fsck { storage, .. } => {
-            let store = registry_storage::Store::open(&storage).with_context(|| {
-                format!("--storage {}", registry_storage::shown_storage(&storage))
-            })?;
+            let store = gc_worker::open_store(&storage)?;
             let findings = gc_worker::fsck::check(&store).await?;
             print!("{}", findings.describe());
             if !findings.problems.is_empty() {

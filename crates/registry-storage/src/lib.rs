@@ -19,6 +19,7 @@ mod manifests;
 mod open;
 mod redirect;
 mod referrers;
+mod region_pool;
 mod replicas;
 mod s3;
 mod tag_lists;

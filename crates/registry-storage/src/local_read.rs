@@ -15,12 +15,14 @@
 
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use memmap2::MmapMut;
+
+use crate::region_pool::RegionPool;
 
 /// Read size: large enough to keep a pull near the speed of a plain file
 /// copy, small enough that many pulls at once hold little memory (the disk
@@ -41,26 +43,16 @@ const POOLED_PIECES: usize = 16;
 const DISK_READ_AHEAD: u64 = 64 << 20;
 
 /// Returned pieces' memory, shared by a store's pulls.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct PiecePool(Arc<Mutex<Vec<MmapMut>>>);
+#[derive(Clone, Debug)]
+pub(crate) struct PiecePool(RegionPool);
+
+impl Default for PiecePool {
+    fn default() -> Self {
+        PiecePool(RegionPool::new(POOLED_PIECES))
+    }
+}
 
 impl PiecePool {
-    /// Memory for one piece, [`PIECE_BYTES`] long.
-    fn take(&self) -> std::io::Result<MmapMut> {
-        let pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        match pooled {
-            Some(memory) => Ok(memory),
-            None => MmapMut::map_anon(PIECE_BYTES),
-        }
-    }
-
-    fn give_back(&self, memory: MmapMut) {
-        let mut pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if pooled.len() < POOLED_PIECES {
-            pooled.push(memory);
-        }
-    }
-
     /// Streams `range` of `file`; after an error, nothing more.
     pub(crate) fn read_ahead(
         &self,
@@ -98,7 +90,7 @@ impl PiecePool {
     /// The `wanted` bytes at `at`, in pooled memory; an error where the
     /// file ends first (it holds fewer bytes than the blob's size).
     fn read_piece(&self, file: &std::fs::File, at: u64, wanted: usize) -> std::io::Result<Bytes> {
-        let mut memory = self.take()?;
+        let mut memory = self.0.take(|| MmapMut::map_anon(PIECE_BYTES))?;
         file.read_exact_at(&mut memory[..wanted], at)
             .map_err(|error| match error.kind() {
                 std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
@@ -133,7 +125,7 @@ impl AsRef<[u8]> for Piece {
 impl Drop for Piece {
     fn drop(&mut self) {
         if let Some(memory) = self.memory.take() {
-            self.pool.give_back(memory);
+            self.pool.0.give_back(memory);
         }
     }
 }

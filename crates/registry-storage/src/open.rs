@@ -147,9 +147,9 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
 /// URL's key whose value it quotes (object_store names only the value).
 fn naming_the_option(url: &url::Url, error: object_store::Error) -> OpenError {
     let message = error.to_string();
-    let quoted = url.query_pairs().find(|(_, value)| {
-        message.contains(&format!("{value:?}")) || message.contains(&format!("\"{value}\""))
-    });
+    let quoted = url
+        .query_pairs()
+        .find(|(_, value)| message.contains(&format!("{value:?}")));
     match quoted {
         Some((key, _)) => OpenError::BadS3Option {
             key: key.into_owned(),

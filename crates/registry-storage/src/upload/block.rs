@@ -7,11 +7,12 @@
 //! one transparent huge page where the kernel allows, which made copying
 //! into blocks and pinning them for the disk about a third cheaper.
 
-use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use memmap2::{Advice, MmapMut};
+
+use crate::region_pool::RegionPool;
 
 /// Bytes per block: one huge page, a multiple of [`ALIGNMENT`].
 pub(crate) const BLOCK_BYTES: usize = 2 << 20;
@@ -23,12 +24,12 @@ pub(crate) const ALIGNMENT: usize = 4096;
 const POOLED_BLOCKS: usize = 8;
 
 /// Returned blocks' memory, shared by a store's uploads.
-#[derive(Clone, Default)]
-pub(crate) struct BlockPool(Arc<Mutex<Vec<MmapMut>>>);
+#[derive(Clone, Debug)]
+pub(crate) struct BlockPool(RegionPool);
 
-impl fmt::Debug for BlockPool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlockPool").finish_non_exhaustive()
+impl Default for BlockPool {
+    fn default() -> Self {
+        BlockPool(RegionPool::new(POOLED_BLOCKS))
     }
 }
 
@@ -37,11 +38,7 @@ impl BlockPool {
     /// [`ALIGNMENT`]), so that they line up with a file offset `skip` past
     /// an aligned one.
     pub(crate) fn take(&self, skip: usize) -> std::io::Result<Block> {
-        let pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let storage = match pooled {
-            Some(storage) => storage,
-            None => huge_page_region()?,
-        };
+        let storage = self.0.take(huge_page_region)?;
         let base = storage.as_ptr().align_offset(BLOCK_BYTES);
         Ok(Block {
             storage: Some(storage),
@@ -50,13 +47,6 @@ impl BlockPool {
             filled: skip,
             pool: self.clone(),
         })
-    }
-
-    fn give_back(&self, storage: MmapMut) {
-        let mut pooled = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if pooled.len() < POOLED_BLOCKS {
-            pooled.push(storage);
-        }
     }
 }
 
@@ -128,7 +118,7 @@ impl Block {
 impl Drop for Block {
     fn drop(&mut self) {
         if let Some(storage) = self.storage.take() {
-            self.pool.give_back(storage);
+            self.pool.0.give_back(storage);
         }
     }
 }
