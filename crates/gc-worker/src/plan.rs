@@ -324,6 +324,17 @@ async fn mark_repository(
             blobs_used.extend(blobs.map(|blob| blob.digest.clone()));
         }
     }
+    let unread: Vec<&Digest> = kept
+        .iter()
+        .filter(|digest| !parsed.contains_key(*digest))
+        .collect();
+    if !unread.is_empty() {
+        // What a kept manifest whose bytes are gone references is unknown:
+        // every blob the repository links stays, so the image is whole
+        // again once its manifest's bytes are restored.
+        tracing::warn!(repository = %repository.name, manifests = ?unread, "kept manifests have no bytes; every blob this repository links is kept (`gc-worker fsck` lists what is missing)");
+        blobs_used.extend(repository.layers.keys().cloned());
+    }
     let mut keeps: Vec<Digest> = recently_linked(&repository, &rules);
     keeps.extend(kept.iter().cloned());
     keeps.extend(blobs_used.iter().cloned());
@@ -595,6 +606,24 @@ mod tests {
         assert_eq!(updated.repositories_scanned, 4);
     }
 
+    /// Deletes the bytes of `manifest` from the store in `root`, and opens
+    /// the store again: the writer's would still remember the manifest.
+    async fn lose_manifest_bytes(root: &str, manifest: &Digest) -> Store {
+        let store = Store::open(root).expect("store");
+        let manifest_blob = store
+            .scan_blobs()
+            .await
+            .expect("listed")
+            .into_iter()
+            .find(|blob| blob.digest == *manifest)
+            .expect("the manifest's bytes");
+        store
+            .delete_objects(vec![manifest_blob.listed.path])
+            .await
+            .expect("deleted");
+        Store::open(root).expect("store")
+    }
+
     /// A repository whose tagged manifest could not be be read when it
     /// was marked is marked again even when nothing wrote to it: its bytes
     /// may have been pushed since (here as a blob of another repository),
@@ -612,19 +641,7 @@ mod tests {
             )
             .await
             .expect("stored");
-        // A store of its own: the writer's remembers the manifest.
-        let store = Store::open(root).expect("store");
-        let manifest_blob = store
-            .scan_blobs()
-            .await
-            .expect("listed")
-            .into_iter()
-            .find(|blob| blob.digest == image.manifest.digest)
-            .expect("the manifest's bytes");
-        store
-            .delete_objects(vec![manifest_blob.listed.path])
-            .await
-            .expect("deleted");
+        let store = lose_manifest_bytes(root, &image.manifest.digest).await;
         let reader = Reader::default();
         let before = store.scan_repositories().await.expect("listed");
         let mut marking = Marking::of(&store, &reader, before, rules())
@@ -645,6 +662,46 @@ mod tests {
         for blob in image.blobs() {
             assert!(!blobs_gone.contains(&blob.digest), "a's tag references it");
         }
+    }
+
+    /// A tagged manifest whose bytes are gone (a damaged store, a partial
+    /// restore) cannot say which blobs it uses: they all stay, with their
+    /// links, while the rest of the store is still collected.
+    #[tokio::test]
+    async fn a_tagged_manifest_without_bytes_keeps_every_blob_its_repository_links() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let root = root.path().to_str().expect("UTF-8 path");
+        let store = Store::open(root).expect("store");
+        let image = Image::random(3, 64);
+        image
+            .store_into(&store, &name("team/broken"), Some(&tag("1")))
+            .await
+            .expect("stored");
+        let overwritten = Image::random(1, 64);
+        for version in [&overwritten, &Image::random(1, 64)] {
+            version
+                .store_into(&store, &name("other"), Some(&tag("1")))
+                .await
+                .expect("stored");
+        }
+        let store = lose_manifest_bytes(root, &image.manifest.digest).await;
+        let listed = store.scan_repositories().await.expect("listed");
+        let marking = Marking::of(&store, &Reader::default(), listed, rules())
+            .await
+            .expect("marked");
+        let blobs = store.scan_blobs().await.expect("listed");
+        let (objects, blobs_gone) = taken_out(&marking.plan(blobs, rules()));
+        for blob in image.blobs() {
+            assert!(
+                !blobs_gone.contains(&blob.digest),
+                "team/broken may need it"
+            );
+        }
+        assert!(!objects.contains_key("team/broken"), "{objects:?}");
+        assert!(
+            blobs_gone.contains(&overwritten.manifest.digest),
+            "the rest is collected"
+        );
     }
 
     /// One manifest that is not a manifest stops the collection before

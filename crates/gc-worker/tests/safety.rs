@@ -459,6 +459,8 @@ async fn abandoned_multipart_uploads_are_aborted_on_s3() {
     let store = registry_storage::Store::open(&backend.storage).expect("store");
     let left = store.incomplete_multipart_uploads().await.expect("listing");
     assert!(left.is_empty(), "{left:?}");
+    let reports = store.recent_gc_reports(5).await.expect("reports");
+    assert_eq!(reports.len(), 1, "the collection's report is found");
 }
 
 /// Distribution keeps no referrers index, so an artifact pushed through it

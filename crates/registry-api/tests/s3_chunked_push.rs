@@ -218,8 +218,9 @@ async fn the_storage_urls_client_options_hold_for_every_request() {
 }
 
 /// The source of a part copy is named in a header S3 reads percent-encoded:
-/// a prefix with characters that need it (the storage URL's `%20` is kept
-/// as is in the keys) is copied from, not from what it decodes to.
+/// a prefix with characters that need it is copied from as it is. The
+/// storage URL's `%20` is a space in every key, as Distribution's
+/// `rootdirectory` would have it, never `%20` nor `%2520`.
 #[tokio::test]
 async fn a_prefix_that_needs_encoding_is_copied_from_as_it_is() {
     let Some(setup) = Setup::start_with("berth-odd-prefix", "team%20registry+1", false).await
@@ -227,6 +228,24 @@ async fn a_prefix_that_needs_encoding_is_copied_from_as_it_is() {
         return;
     };
     setup.push_joined_on_the_store("parts/odd").await;
+    let listing = setup
+        .client
+        .get(format!("{}/berth-odd-prefix?list-type=2", setup._moto.url))
+        .send()
+        .await
+        .expect("ListObjectsV2")
+        .text()
+        .await
+        .expect("listing");
+    let keys: Vec<&str> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</Key>").next())
+        .collect();
+    assert!(!keys.is_empty(), "{listing}");
+    for key in keys {
+        assert!(key.starts_with("team registry+1/"), "{key}");
+    }
 }
 
 #[tokio::test]

@@ -1,77 +1,83 @@
 //! Where every object lives: the `registry:2` key layout, in one place.
 
-use object_store::path::Path;
+use std::fmt::Arguments;
+
+use object_store::path::{Path, PathPart};
 use registry_core::{Digest, RepositoryName, Tag};
 
 use crate::UploadId;
 
-/// Key builder for the registry tree under a root prefix.
+/// Key builder for the registry tree under a root prefix. The root is used
+/// as it is: a prefix is stored as its owner wrote it, never encoded again.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
-    base: String,
+    base: Path,
     /// Berth's own records, beside the registry tree.
-    berth: String,
+    berth: Path,
+}
+
+/// `dir` followed by the segments of `tail`, each encoded as object_store
+/// encodes one segment (names, tags and digests never need it).
+fn join(dir: &Path, tail: Arguments<'_>) -> Path {
+    let tail = tail.to_string();
+    dir.parts()
+        .chain(tail.split('/').map(PathPart::from))
+        .collect()
 }
 
 impl Layout {
     pub(crate) fn new(root: Path) -> Self {
-        let root = root.as_ref();
-        let prefix = if root.is_empty() {
-            String::new()
-        } else {
-            format!("{root}/")
-        };
         Layout {
-            base: format!("{prefix}docker/registry/v2"),
-            berth: format!("{prefix}berth"),
+            base: join(&root, format_args!("docker/registry/v2")),
+            berth: join(&root, format_args!("berth")),
         }
     }
 
     /// Where the numbered states of the read-only lease live.
     pub(crate) fn lease_states(&self) -> Path {
-        Path::from(format!("{}/maintenance/lease", self.berth))
+        join(&self.berth, format_args!("maintenance/lease"))
     }
 
     /// One state of the lease, zero-padded so keys sort by version.
     pub(crate) fn lease_state(&self, version: u64) -> Path {
-        Path::from(format!(
-            "{}/maintenance/lease/{version:020}.json",
-            self.berth
-        ))
+        join(
+            &self.berth,
+            format_args!("maintenance/lease/{version:020}.json"),
+        )
     }
 
     /// Where the replicas serving the store announce themselves.
     pub(crate) fn replicas(&self) -> Path {
-        Path::from(format!("{}/replicas", self.berth))
+        join(&self.berth, format_args!("replicas"))
     }
 
     pub(crate) fn replica(&self, id: &str) -> Path {
-        Path::from(format!("{}/replicas/{id}.json", self.berth))
+        join(&self.berth, format_args!("replicas/{id}.json"))
     }
 
     pub(crate) fn trash(&self) -> Path {
-        Path::from(format!("{}/trash", self.berth))
+        join(&self.berth, format_args!("trash"))
     }
 
     /// Written to read the store's clock.
     pub(crate) fn clock(&self) -> Path {
-        Path::from(format!("{}/gc/clock", self.berth))
+        join(&self.berth, format_args!("gc/clock"))
     }
 
     pub(crate) fn gc_report(&self, name: &str) -> Path {
-        Path::from(format!("{}/{name}.json", self.gc_reports()))
+        join(&self.gc_reports(), format_args!("{name}.json"))
     }
 
     pub(crate) fn gc_reports(&self) -> Path {
-        Path::from(format!("{}/gc/reports", self.berth))
+        join(&self.berth, format_args!("gc/reports"))
     }
 
-    fn key(&self, tail: std::fmt::Arguments<'_>) -> Path {
-        Path::from(format!("{}/{tail}", self.base))
+    fn key(&self, tail: Arguments<'_>) -> Path {
+        join(&self.base, tail)
     }
 
     pub(crate) fn root(&self) -> Path {
-        Path::from(self.base.as_str())
+        self.base.clone()
     }
 
     pub(crate) fn blob_data(&self, digest: &Digest) -> Path {
@@ -198,6 +204,46 @@ impl Layout {
     ) -> Path {
         let (algorithm, hex) = (referrer.algorithm(), referrer.hex());
         let base = self.referrers(name, subject);
-        Path::from(format!("{base}/{algorithm}/{hex}/descriptor.json"))
+        join(&base, format_args!("{algorithm}/{hex}/descriptor.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904d69e2f8e4c1d9a1c0a1f7a2c";
+
+    #[test]
+    fn the_root_is_used_as_written_and_never_encoded_again() {
+        let root = Path::parse("team x/100%/a+b").expect("root");
+        let layout = Layout::new(root);
+        let digest: Digest = DIGEST.parse().expect("digest");
+        assert_eq!(
+            layout.blob_data(&digest).as_ref(),
+            format!(
+                "team x/100%/a+b/docker/registry/v2/blobs/sha256/4b/{}/data",
+                digest.hex()
+            )
+        );
+        assert_eq!(
+            layout.gc_report("2026-12-02").as_ref(),
+            "team x/100%/a+b/berth/gc/reports/2026-12-02.json"
+        );
+        let name: RepositoryName = "library/alpine".parse().expect("name");
+        assert_eq!(
+            layout.referrer(&name, &digest, &digest).as_ref(),
+            format!(
+                "team x/100%/a+b/docker/registry/v2/repositories/library/alpine/_referrers/sha256/{hex}/sha256/{hex}/descriptor.json",
+                hex = digest.hex()
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_root_keys_start_at_the_registry_tree() {
+        let layout = Layout::new(Path::default());
+        assert_eq!(layout.root().as_ref(), "docker/registry/v2");
+        assert_eq!(layout.clock().as_ref(), "berth/gc/clock");
     }
 }

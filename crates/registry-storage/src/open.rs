@@ -38,6 +38,8 @@ pub enum OpenError {
         key: String,
         source: object_store::Error,
     },
+    #[error("S3 prefix {prefix:?} cannot begin object keys: {reason}")]
+    BadPrefix { prefix: String, reason: String },
     #[error("{0}")]
     Backend(#[from] object_store::Error),
 }
@@ -125,7 +127,7 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
             .map_err(|_| OpenError::UnknownS3Option(key.to_string()))?;
         builder = builder.with_config(option, value);
     }
-    let prefix = Path::from(url.path().trim_matches('/'));
+    let prefix = s3_prefix(url)?;
     let client = SharedClient::default();
     let s3 = builder
         .with_http_connector(client.clone())
@@ -141,6 +143,21 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
     let mut store = Store::new(s3.clone(), prefix);
     store.s3 = Some(Arc::new(S3::new(s3, bucket, client)));
     Ok(store)
+}
+
+/// The key prefix of `s3://bucket/prefix`, as its owner wrote it: escapes
+/// such as `%20` are decoded, and the keys begin with exactly that text, as
+/// they do for Distribution's `rootdirectory`.
+fn s3_prefix(url: &url::Url) -> Result<Path, OpenError> {
+    let written = url.path().trim_matches('/');
+    let bad = |reason: String| OpenError::BadPrefix {
+        prefix: written.to_owned(),
+        reason,
+    };
+    let decoded = percent_encoding::percent_decode_str(written)
+        .decode_utf8()
+        .map_err(|_| bad("its percent-escapes are not UTF-8".to_owned()))?;
+    Path::parse(decoded.as_ref()).map_err(|error| bad(error.to_string()))
 }
 
 /// The error object_store gave for a value it could not read, naming the
@@ -238,6 +255,41 @@ mod tests {
             let message = Store::open(&url).expect_err("a bad URL").to_string();
             assert!(!message.contains(secret), "{message}");
             assert!(message.contains("secret_access_key=..."), "{message}");
+        }
+    }
+
+    #[test]
+    fn an_s3_prefix_begins_every_key_as_it_was_written() {
+        for (url, root) in [
+            ("s3://bucket", "docker/registry/v2"),
+            (
+                "s3://bucket/prod/registry/",
+                "prod/registry/docker/registry/v2",
+            ),
+            (
+                "s3://bucket/team%20registry+1?region=us-east-1",
+                "team registry+1/docker/registry/v2",
+            ),
+            ("s3://bucket/100%25~x", "100%~x/docker/registry/v2"),
+        ] {
+            let store = Store::open(url).expect(url);
+            assert_eq!(store.layout.root().as_ref(), root, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_that_cannot_begin_keys_is_refused_by_name() {
+        for (url, prefix) in [
+            ("s3://bucket/a/%2E%2E%2Fb", "a/%2E%2E%2Fb"),
+            ("s3://bucket/a%2F%2Fb", "a%2F%2Fb"),
+            ("s3://bucket/x%0Ay", "x%0Ay"),
+            ("s3://bucket/%FF", "%FF"),
+        ] {
+            let error = Store::open(url).expect_err(url);
+            assert!(
+                matches!(&error, OpenError::BadPrefix { prefix: named, .. } if named == prefix),
+                "{url}: {error}"
+            );
         }
     }
 

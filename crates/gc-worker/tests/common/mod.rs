@@ -30,12 +30,15 @@ impl Backend {
         }
     }
 
-    /// `None` where `moto_server` is missing outside CI.
+    /// `None` where `moto_server` is missing outside CI. The prefix holds
+    /// `~`, which object_store encodes when it builds a key from text: the
+    /// keys must begin with it as written all the same, everywhere the
+    /// collector lists or aborts.
     pub async fn s3() -> Option<Self> {
-        let (server, storage) = start_moto("berth-gc", "store").await?;
+        let (server, storage) = start_moto("berth-gc", "gc~store").await?;
         Some(Backend {
             storage,
-            bucket: Some(("berth-gc", "store")),
+            bucket: Some(("berth-gc", "gc~store")),
             _directory: None,
             _server: Some(server),
         })

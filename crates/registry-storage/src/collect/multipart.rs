@@ -101,11 +101,10 @@ impl Store {
         let Some(s3) = &self.s3 else {
             return Ok(());
         };
-        match s3
-            .store
-            .abort_multipart(&Path::from(upload.key.as_str()), &upload.upload_id)
-            .await
-        {
+        // The key as S3 listed it: `Path::from` would encode it again.
+        let key = Path::parse(&upload.key)
+            .map_err(|error| backend(format!("multipart upload key {:?}: {error}", upload.key)))?;
+        match s3.store.abort_multipart(&key, &upload.upload_id).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(other) => Err(other.into()),
         }
