@@ -315,25 +315,27 @@ async fn mark_repository(
         }
     }
     let settled = parsed.len() == repository.revisions.len();
-    let kept = keep(&repository, &tagged, &parsed, rules);
+    let mut kept = keep(&repository, &tagged, &parsed, rules);
+    let unread: Vec<Digest> = kept
+        .iter()
+        .filter(|digest| !parsed.contains_key(*digest))
+        .cloned()
+        .collect();
     let mut blobs_used: BTreeSet<Digest> = BTreeSet::new();
+    if !unread.is_empty() {
+        // What a kept manifest whose bytes are gone references (blobs,
+        // child manifests, a subject) is unknown: everything the repository
+        // holds stays, so the image is whole again once they are restored.
+        tracing::warn!(repository = %repository.name, manifests = ?unread, "kept manifests have no bytes; everything this repository holds is kept (`gc-worker fsck` lists what is missing)");
+        kept.extend(repository.revisions.keys().cloned());
+        blobs_used.extend(repository.layers.keys().cloned());
+    }
     for digest in &kept {
         if let Some(manifest) = parsed.get(digest) {
             // Foreign layers need not be pushed, but stay when they were.
             let blobs = manifest.blobs.iter().chain(&manifest.foreign);
             blobs_used.extend(blobs.map(|blob| blob.digest.clone()));
         }
-    }
-    let unread: Vec<&Digest> = kept
-        .iter()
-        .filter(|digest| !parsed.contains_key(*digest))
-        .collect();
-    if !unread.is_empty() {
-        // What a kept manifest whose bytes are gone references is unknown:
-        // every blob the repository links stays, so the image is whole
-        // again once its manifest's bytes are restored.
-        tracing::warn!(repository = %repository.name, manifests = ?unread, "kept manifests have no bytes; every blob this repository links is kept (`gc-worker fsck` lists what is missing)");
-        blobs_used.extend(repository.layers.keys().cloned());
     }
     let mut keeps: Vec<Digest> = recently_linked(&repository, &rules);
     keeps.extend(kept.iter().cloned());
@@ -416,16 +418,21 @@ fn keep(
                 pending.extend(manifest.digests().cloned());
             }
         }
+        // A referrer is known by its subject field, or by its referrers
+        // entry when its bytes cannot say.
+        let indexed = repository.referrers.keys();
         let referrers: Vec<Digest> = parsed
             .iter()
-            .filter(|(digest, manifest)| {
-                !kept.contains(*digest)
-                    && manifest
-                        .subject
-                        .as_ref()
-                        .is_some_and(|subject| kept.contains(&subject.digest))
+            .filter_map(|(digest, manifest)| {
+                Some((manifest.subject.as_ref()?.digest.clone(), digest.clone()))
             })
-            .map(|(digest, _)| digest.clone())
+            .chain(indexed.cloned())
+            .filter(|(subject, referrer)| {
+                kept.contains(subject)
+                    && !kept.contains(referrer)
+                    && repository.revisions.contains_key(referrer)
+            })
+            .map(|(_, referrer)| referrer)
             .collect();
         if referrers.is_empty() {
             return kept;
@@ -664,19 +671,53 @@ mod tests {
         }
     }
 
-    /// A tagged manifest whose bytes are gone (a damaged store, a partial
-    /// restore) cannot say which blobs it uses: they all stay, with their
-    /// links, while the rest of the store is still collected.
+    /// A kept manifest whose bytes are gone (a damaged store, a partial
+    /// restore) cannot say what it uses: a tagged index's children and
+    /// their blobs, and a tagged image's signature (known by its referrers
+    /// entry), all stay while the rest of the store is still collected.
     #[tokio::test]
-    async fn a_tagged_manifest_without_bytes_keeps_every_blob_its_repository_links() {
+    async fn a_kept_manifest_without_bytes_keeps_everything_its_repository_holds() {
         let root = tempfile::tempdir().expect("temporary directory");
         let root = root.path().to_str().expect("UTF-8 path");
         let store = Store::open(root).expect("store");
-        let image = Image::random(3, 64);
-        image
-            .store_into(&store, &name("team/broken"), Some(&tag("1")))
+        let index =
+            test_support::Index::new(vec![Image::random_for("amd64"), Image::random_for("arm64")]);
+        let broken = name("team/broken");
+        for image in &index.images {
+            image
+                .store_into(&store, &broken, None)
+                .await
+                .expect("stored");
+        }
+        store
+            .put_manifest(
+                &broken,
+                &index.manifest.digest,
+                index.manifest.bytes.clone(),
+                Some(&tag("1")),
+            )
             .await
             .expect("stored");
+        let signed = Image::random(1, 64);
+        signed
+            .store_into(&store, &name("signed"), Some(&tag("1")))
+            .await
+            .expect("stored");
+        let signature = Image::artifact("application/vnd.example.signature", &signed.manifest);
+        signature
+            .store_into(&store, &name("signed"), None)
+            .await
+            .expect("stored");
+        let descriptor = signature.manifest.descriptor().to_string();
+        store
+            .add_referrer(
+                &name("signed"),
+                &signed.manifest.digest,
+                &signature.manifest.digest,
+                descriptor.into(),
+            )
+            .await
+            .expect("indexed");
         let overwritten = Image::random(1, 64);
         for version in [&overwritten, &Image::random(1, 64)] {
             version
@@ -684,20 +725,28 @@ mod tests {
                 .await
                 .expect("stored");
         }
-        let store = lose_manifest_bytes(root, &image.manifest.digest).await;
+        lose_manifest_bytes(root, &index.manifest.digest).await;
+        let store = lose_manifest_bytes(root, &signature.manifest.digest).await;
+
         let listed = store.scan_repositories().await.expect("listed");
         let marking = Marking::of(&store, &Reader::default(), listed, rules())
             .await
             .expect("marked");
         let blobs = store.scan_blobs().await.expect("listed");
         let (objects, blobs_gone) = taken_out(&marking.plan(blobs, rules()));
-        for blob in image.blobs() {
-            assert!(
-                !blobs_gone.contains(&blob.digest),
-                "team/broken may need it"
-            );
+        let needed = index.images.iter().chain([&signature]);
+        for image in needed {
+            for blob in image.blobs().chain([&image.manifest]) {
+                assert!(
+                    !blobs_gone.contains(&blob.digest),
+                    "{} is needed",
+                    blob.digest
+                );
+            }
         }
-        assert!(!objects.contains_key("team/broken"), "{objects:?}");
+        for repository in ["team/broken", "signed"] {
+            assert!(!objects.contains_key(repository), "{objects:?}");
+        }
         assert!(
             blobs_gone.contains(&overwritten.manifest.digest),
             "the rest is collected"

@@ -144,7 +144,7 @@ mod tests {
             upload_cutoff: now - Duration::from_secs(24 * 3600),
         };
         let started = |ago: u64| IncompleteUpload {
-            key: "docker/registry/v2/blobs/sha256/ab/ab/data".to_owned(),
+            key: "docker/registry/v2/blobs/sha256/ab/ab/data".into(),
             upload_id: "id".to_owned(),
             initiated: now - Duration::from_secs(ago),
         };

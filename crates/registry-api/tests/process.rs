@@ -149,7 +149,7 @@ async fn a_replica_killed_mid_push_to_s3_leaves_an_upload_the_store_can_abort() 
 
     let left = store.incomplete_multipart_uploads().await.expect("listing");
     assert_eq!(left.len(), 1, "{left:?}");
-    assert!(left[0].key.ends_with("/data"), "{left:?}");
+    assert!(left[0].key.as_ref().ends_with("/data"), "{left:?}");
     store.abort_multipart_upload(&left[0]).await.expect("abort");
     assert!(
         store

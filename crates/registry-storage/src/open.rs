@@ -90,7 +90,7 @@ impl Store {
                     .map_err(|()| OpenError::BadUrl(shown(location)))?;
                 open_directory(path)
             }
-            "s3" => open_s3(&url, limit),
+            "s3" => open_s3(location, &url, limit),
             other => Err(OpenError::UnsupportedScheme(other.to_owned())),
         }
     }
@@ -111,7 +111,7 @@ fn open_directory(path: PathBuf) -> Result<Store, OpenError> {
     Ok(store)
 }
 
-fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> {
+fn open_s3(location: &str, url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> {
     let bucket = url
         .host_str()
         .filter(|bucket| !bucket.is_empty())
@@ -127,7 +127,7 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
             .map_err(|_| OpenError::UnknownS3Option(key.to_string()))?;
         builder = builder.with_config(option, value);
     }
-    let prefix = s3_prefix(url)?;
+    let prefix = s3_prefix(location)?;
     let client = SharedClient::default();
     let s3 = builder
         .with_http_connector(client.clone())
@@ -148,8 +148,17 @@ fn open_s3(url: &url::Url, limit: Option<Duration>) -> Result<Store, OpenError> 
 /// The key prefix of `s3://bucket/prefix`, as its owner wrote it: escapes
 /// such as `%20` are decoded, and the keys begin with exactly that text, as
 /// they do for Distribution's `rootdirectory`.
-fn s3_prefix(url: &url::Url) -> Result<Path, OpenError> {
-    let written = url.path().trim_matches('/');
+fn s3_prefix(location: &str) -> Result<Path, OpenError> {
+    // Read from the text: parsing the URL would resolve `..` (to another
+    // tenant's prefix, or the bucket's root) where it must be refused.
+    let after_scheme = location
+        .split_once("://")
+        .map_or(location, |(_, rest)| rest);
+    let before_query = after_scheme.split(['?', '#']).next().unwrap_or_default();
+    let written = before_query
+        .split_once('/')
+        .map_or("", |(_, path)| path)
+        .trim_matches('/');
     let bad = |reason: String| OpenError::BadPrefix {
         prefix: written.to_owned(),
         reason,
@@ -281,6 +290,13 @@ mod tests {
     fn a_prefix_that_cannot_begin_keys_is_refused_by_name() {
         for (url, prefix) in [
             ("s3://bucket/a/%2E%2E%2Fb", "a/%2E%2E%2Fb"),
+            (
+                "s3://bucket/tenant-a/../tenant-b?region=x",
+                "tenant-a/../tenant-b",
+            ),
+            ("s3://bucket/a/%2e%2E/b#x", "a/%2e%2E/b"),
+            ("s3://bucket/./a", "./a"),
+            ("s3://bucket/..", ".."),
             ("s3://bucket/a%2F%2Fb", "a%2F%2Fb"),
             ("s3://bucket/x%0Ay", "x%0Ay"),
             ("s3://bucket/%FF", "%FF"),

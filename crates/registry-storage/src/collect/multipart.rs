@@ -15,8 +15,8 @@ use crate::{StorageError, Store};
 /// One multipart upload that was started and not completed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncompleteUpload {
-    /// The object key it would have written.
-    pub key: String,
+    /// The object key it would have written, exactly as S3 listed it.
+    pub key: Path,
     pub upload_id: String,
     /// When it started, on the store's clock.
     pub initiated: SystemTime,
@@ -76,8 +76,17 @@ impl Store {
                     humantime::parse_rfc3339_weak(&upload.initiated).map_err(|error| {
                         backend(format!("Initiated {:?}: {error}", upload.initiated))
                     })?;
+                // Only a key object_store names exactly can be aborted
+                // through it; no Berth replica writes any other.
+                let key = match Path::parse(&upload.key) {
+                    Ok(key) if key.as_ref() == upload.key => key,
+                    _ => {
+                        tracing::warn!(key = %upload.key, upload_id = %upload.upload_id, "an incomplete multipart upload Berth did not start is left alone; abort it with `aws s3api abort-multipart-upload`");
+                        continue;
+                    }
+                };
                 found.push(IncompleteUpload {
-                    key: upload.key,
+                    key,
                     upload_id: upload.upload_id,
                     initiated,
                 });
@@ -101,10 +110,11 @@ impl Store {
         let Some(s3) = &self.s3 else {
             return Ok(());
         };
-        // The key as S3 listed it: `Path::from` would encode it again.
-        let key = Path::parse(&upload.key)
-            .map_err(|error| backend(format!("multipart upload key {:?}: {error}", upload.key)))?;
-        match s3.store.abort_multipart(&key, &upload.upload_id).await {
+        match s3
+            .store
+            .abort_multipart(&upload.key, &upload.upload_id)
+            .await
+        {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(other) => Err(other.into()),
         }

@@ -16,7 +16,10 @@
 //! window closes. Each also checks, right before it, that the window is
 //! still secured ([`Trash::secure_until`]): a collector frozen mid-sweep
 //! (SIGSTOP, a cgroup freezer, heavy swapping) and thawed after its lease
-//! ran out takes nothing more out, whichever of its threads wakes first.
+//! ran out takes nothing more out, whichever of its threads wakes first;
+//! and checks again right after it, since a thread frozen between the
+//! check and the rename renames once thawed: what it took out then is put
+//! back, without overwriting anything written since.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -265,6 +268,34 @@ fn remove_if_there(directory: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
+/// Puts back what was renamed from `original` to `trashed`, never over
+/// what was written there since: whole where nothing took its place, else
+/// file by file, each linked back only where no file of its name is (a
+/// tag moved since keeps its new target). What the trash keeps of it is
+/// destroyed with the trash.
+fn put_back(trashed: &std::path::Path, original: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = original.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if !trashed.is_dir() {
+        // A link fails where a file is; a rename would replace it.
+        return match std::fs::hard_link(trashed, original) {
+            Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => Err(error),
+            _ => Ok(()),
+        };
+    }
+    // A directory is renamed only onto nothing or an empty directory.
+    if std::fs::rename(trashed, original).is_ok() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(original)?;
+    for entry in std::fs::read_dir(trashed)? {
+        let entry = entry?;
+        put_back(&entry.path(), &original.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
 /// Threads renaming at once.
 const RENAME_THREADS: usize = 4;
 
@@ -286,10 +317,16 @@ async fn rename_all(
                 for (from, to) in chunk {
                     ensure_secured(&halted, &secured_until)?;
                     match std::fs::rename(&from, &to) {
-                        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(error);
-                        }
-                        _ => {}
+                        Ok(()) => {}
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(error) => return Err(error),
+                    }
+                    // Frozen between the check and the rename, and thawed
+                    // after the window closed: what was taken out may be
+                    // what a push used meanwhile.
+                    if Instant::now() >= *lock(&secured_until) {
+                        put_back(&to, &from)?;
+                        return ensure_secured(&halted, &secured_until);
                     }
                 }
                 Ok(())
@@ -300,4 +337,46 @@ async fn rename_all(
         worker.await.map_err(std::io::Error::other)??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_back;
+
+    fn write(path: &std::path::Path, text: &str) {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("directories");
+        std::fs::write(path, text).expect("written");
+    }
+
+    fn read(path: &std::path::Path) -> String {
+        std::fs::read_to_string(path).expect("readable")
+    }
+
+    #[test]
+    fn what_was_taken_out_late_goes_back_whole_where_nothing_took_its_place() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let trashed = root.path().join("blobs/ab/abcd.trash-1");
+        write(&trashed.join("data"), "bytes");
+        // A pruned repository's parents may be gone too.
+        let original = root.path().join("repositories/gone/_layers");
+        put_back(&trashed, &original).expect("put back");
+        assert_eq!(read(&original.join("data")), "bytes");
+        assert!(!trashed.exists());
+    }
+
+    #[test]
+    fn what_was_written_since_wins_over_what_goes_back() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let trashed = root.path().join("_manifests.trash-1");
+        let original = root.path().join("_manifests");
+        write(&trashed.join("tags/v1/current/link"), "sha256:old");
+        write(&trashed.join("revisions/sha256/old/link"), "sha256:old");
+        write(&original.join("tags/v1/current/link"), "sha256:new");
+        put_back(&trashed, &original).expect("put back");
+        assert_eq!(read(&original.join("tags/v1/current/link")), "sha256:new");
+        assert_eq!(
+            read(&original.join("revisions/sha256/old/link")),
+            "sha256:old"
+        );
+    }
 }
