@@ -22,8 +22,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_gc-worker");
 const LEASE_TTL: Duration = Duration::from_secs(3);
 
 /// Blobs nothing references, written straight into the store: enough that
-/// every phase lasts well beyond the moment it is killed in.
-const GARBAGE_BLOBS: usize = 6000;
+/// every phase lasts well beyond the moment it is killed in (over two of
+/// the sweep's batches: at 6,000, a quick machine renamed all but a few hundred
+/// between the first batch's log line and the SIGSTOP it triggers).
+const GARBAGE_BLOBS: usize = 9_000;
 /// Repositories holding nothing but a layer link to one of those blobs,
 /// written straight into the store: what marking lists and sweeping prunes.
 const GARBAGE_REPOSITORIES: usize = 400;
