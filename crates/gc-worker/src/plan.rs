@@ -300,8 +300,14 @@ async fn mark_repository(
             tagged.insert(digest);
         }
     }
+    // A tag may name a manifest that has no revision link (pushed while
+    // the manifest was deleted by digest): the registry still serves it,
+    // so it is read, and kept, like any other.
+    let unlinked = tagged
+        .iter()
+        .filter(|digest| !repository.revisions.contains_key(*digest));
     let mut parsed: BTreeMap<Digest, ParsedManifest> = BTreeMap::new();
-    for digest in repository.revisions.keys() {
+    for digest in repository.revisions.keys().chain(unlinked) {
         let manifest = reader.manifest(store, digest).await.with_context(|| {
             format!(
                 "repository {}: nothing is collected while a manifest it holds cannot be read \
@@ -314,7 +320,11 @@ async fn mark_repository(
             parsed.insert(digest.clone(), manifest);
         }
     }
-    let settled = parsed.len() == repository.revisions.len();
+    let settled = repository
+        .revisions
+        .keys()
+        .chain(&tagged)
+        .all(|digest| parsed.contains_key(digest));
     let mut kept = keep(&repository, &tagged, &parsed, rules);
     let unread: Vec<Digest> = kept
         .iter()
@@ -409,7 +419,8 @@ fn keep(
     let mut kept = BTreeSet::new();
     loop {
         while let Some(digest) = pending.pop() {
-            if !repository.revisions.contains_key(&digest) || !kept.insert(digest.clone()) {
+            let held = repository.revisions.contains_key(&digest) || tagged.contains(&digest);
+            if !held || !kept.insert(digest.clone()) {
                 continue;
             }
             if let Some(manifest) = parsed.get(&digest) {
@@ -547,6 +558,16 @@ mod tests {
             .collect();
         let blobs = plan.blobs.iter().map(|blob| blob.digest.clone()).collect();
         (objects, blobs)
+    }
+
+    /// What a marking of the whole store takes out.
+    async fn taken_out_of(store: &Store) -> (BTreeMap<String, Vec<Path>>, BTreeSet<Digest>) {
+        let listed = store.scan_repositories().await.expect("listed");
+        let marking = Marking::of(store, &Reader::default(), listed, rules())
+            .await
+            .expect("marked");
+        let blobs = store.scan_blobs().await.expect("listed");
+        taken_out(&marking.plan(blobs, rules()))
     }
 
     /// Marking again only the repositories written since a marking gives
@@ -728,12 +749,7 @@ mod tests {
         lose_manifest_bytes(root, &index.manifest.digest).await;
         let store = lose_manifest_bytes(root, &signature.manifest.digest).await;
 
-        let listed = store.scan_repositories().await.expect("listed");
-        let marking = Marking::of(&store, &Reader::default(), listed, rules())
-            .await
-            .expect("marked");
-        let blobs = store.scan_blobs().await.expect("listed");
-        let (objects, blobs_gone) = taken_out(&marking.plan(blobs, rules()));
+        let (objects, blobs_gone) = taken_out_of(&store).await;
         let needed = index.images.iter().chain([&signature]);
         for image in needed {
             for blob in image.blobs().chain([&image.manifest]) {
@@ -751,6 +767,28 @@ mod tests {
             blobs_gone.contains(&overwritten.manifest.digest),
             "the rest is collected"
         );
+    }
+
+    /// A tag pushed while its manifest was deleted by digest can be left
+    /// naming a manifest with no revision link; the registry still serves
+    /// it, so nothing it uses goes.
+    #[tokio::test]
+    async fn a_tag_whose_manifest_lost_its_revision_link_keeps_what_it_uses() {
+        let store = Store::in_memory();
+        let image = Image::random(2, 64);
+        image
+            .store_into(&store, &name("raced"), Some(&tag("new")))
+            .await
+            .expect("stored");
+        let listed = store.scan_repositories().await.expect("listed");
+        let revision = listed[0].revisions[&image.manifest.digest].path.clone();
+        store.delete_objects(vec![revision]).await.expect("deleted");
+
+        let (objects, blobs_gone) = taken_out_of(&store).await;
+        for blob in image.blobs().chain([&image.manifest]) {
+            assert!(!blobs_gone.contains(&blob.digest), "the tag serves it");
+        }
+        assert!(!objects.contains_key("raced"), "{objects:?}");
     }
 
     /// One manifest that is not a manifest stops the collection before

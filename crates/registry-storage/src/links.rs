@@ -11,6 +11,9 @@ use registry_core::Digest;
 
 use crate::{StorageError, Store};
 
+/// The most a link is read of: a digest is at most a few hundred bytes.
+const MAX_LINK: u64 = 4096;
+
 impl Store {
     pub(crate) async fn write_link(&self, key: &Path, digest: &Digest) -> Result<(), StorageError> {
         let payload = PutPayload::from(digest.to_string().into_bytes());
@@ -29,7 +32,7 @@ impl Store {
         &self,
         key: &Path,
     ) -> Result<Option<(Digest, SystemTime)>, StorageError> {
-        let Some((bytes, written)) = self.read_small_object(key).await? else {
+        let Some((bytes, written)) = self.read_link_object(key).await? else {
             return Ok(None);
         };
         let corrupt = |reason: String| StorageError::Corrupt {
@@ -44,40 +47,60 @@ impl Store {
         Ok(Some((digest, written)))
     }
 
-    /// A small object whole, with when it was last written; `None` when
-    /// there is none. On a local filesystem in one blocking call (object_store
-    /// takes two: one to open, one to read), which is most of what a manifest
-    /// `GET` by tag and the collector's marking wait for.
-    async fn read_small_object(
+    /// A link's bytes, with when it was last written; `None` when there is
+    /// none. On a local filesystem in one blocking call (object_store takes
+    /// two: one to open, one to read), which is most of what a manifest
+    /// `GET` by tag and the collector's marking wait for. A link is read
+    /// only up to [`MAX_LINK`] bytes: a larger one, or a special file (a
+    /// link pointed at `/dev/zero`), is corrupt, not read without end.
+    async fn read_link_object(
         &self,
         key: &Path,
     ) -> Result<Option<(Bytes, SystemTime)>, StorageError> {
+        let too_large = || StorageError::Corrupt {
+            path: key.to_string(),
+            reason: format!("a link of more than {MAX_LINK} bytes, or not a file"),
+        };
         let Some(root) = &self.local_root else {
             let result = match self.objects.get(key).await {
                 Ok(result) => result,
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
                 Err(other) => return Err(other.into()),
             };
+            if result.meta.size > MAX_LINK {
+                return Err(too_large());
+            }
             let written = result.meta.last_modified.into();
             return Ok(Some((result.bytes().await?, written)));
         };
         let path = root.join(key.as_ref());
         let read = tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::File::open(&path)?;
-            let metadata = file.metadata()?;
+            let named = |error: std::io::Error| {
+                std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+            };
+            let file = std::fs::File::open(&path).map_err(named)?;
+            let metadata = file.metadata().map_err(named)?;
             if metadata.is_dir() {
                 // What object_store answers for a directory.
-                return Err(std::io::ErrorKind::NotFound.into());
+                return Ok(None);
             }
-            let written = metadata.modified()?;
+            if !metadata.is_file() || metadata.len() > MAX_LINK {
+                return Ok(Some(None));
+            }
+            let written = metadata.modified().map_err(named)?;
             let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)?;
-            Ok::<_, std::io::Error>((Bytes::from(bytes), written))
+            file.take(MAX_LINK + 1)
+                .read_to_end(&mut bytes)
+                .map_err(named)?;
+            let whole = bytes.len() as u64 <= MAX_LINK;
+            Ok::<_, std::io::Error>(Some(whole.then(|| (Bytes::from(bytes), written))))
         })
         .await
         .map_err(std::io::Error::other)?;
         match read {
-            Ok(found) => Ok(Some(found)),
+            Ok(None) => Ok(None),
+            Ok(Some(Some(found))) => Ok(Some(found)),
+            Ok(Some(None)) => Err(too_large()),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error.into()),
         }
@@ -171,8 +194,20 @@ mod tests {
             let directory = Path::from("docker/registry/v2/some");
             assert!(store.read_link(&directory).await.expect("read").is_none());
         }
-        std::fs::write(root.path().join("docker/registry/v2/some/bad"), "sha256:zz")
-            .expect("written");
+        let some = root.path().join("docker/registry/v2/some");
+        std::os::unix::fs::symlink("/dev/zero", some.join("endless")).expect("symlink");
+        std::fs::write(some.join("huge"), " ".repeat(8192)).expect("written");
+        for name in ["endless", "huge"] {
+            let key = Path::from(format!("docker/registry/v2/some/{name}"));
+            assert!(
+                matches!(
+                    local.read_link(&key).await,
+                    Err(StorageError::Corrupt { .. })
+                ),
+                "{name}"
+            );
+        }
+        std::fs::write(some.join("bad"), "sha256:zz").expect("written");
         let bad = Path::from("docker/registry/v2/some/bad");
         assert!(matches!(
             local.read_link(&bad).await,

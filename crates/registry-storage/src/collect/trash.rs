@@ -18,8 +18,9 @@
 //! (SIGSTOP, a cgroup freezer, heavy swapping) and thawed after its lease
 //! ran out takes nothing more out, whichever of its threads wakes first;
 //! and checks again right after it, since a thread frozen between the
-//! check and the rename renames once thawed: what it took out then is put
-//! back, without overwriting anything written since.
+//! check and the rename renames once thawed: what a rename took out after
+//! the deadline (by the ctime the kernel gave it, not by when the thread
+//! looked) is put back, without overwriting anything written since.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -268,6 +269,32 @@ fn remove_if_there(directory: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
+/// Whether the rename that made `renamed` came at or after the deadline,
+/// by the kernel's record of it (a rename sets the ctime), not by when this
+/// thread got to ask: one frozen after its rename and before this check
+/// renamed in time, and what it renamed may be another collector's to
+/// destroy, or deleted by a client, by now.
+fn renamed_late(
+    renamed: &std::path::Path,
+    secured_until: &Mutex<Instant>,
+) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let deadline = *lock(secured_until);
+    let now = Instant::now();
+    if now < deadline {
+        return Ok(false);
+    }
+    let metadata = std::fs::symlink_metadata(renamed)?;
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(metadata.ctime()).unwrap_or(0),
+            u32::try_from(metadata.ctime_nsec()).unwrap_or(0),
+        );
+    // The deadline on the wall clock: as far before now as on the monotonic one.
+    let deadline = std::time::SystemTime::now() - (now - deadline);
+    Ok(changed >= deadline)
+}
+
 /// Puts back what was renamed from `original` to `trashed`, never over
 /// what was written there since: whole where nothing took its place, else
 /// file by file, each linked back only where no file of its name is (a
@@ -324,7 +351,7 @@ async fn rename_all(
                     // Frozen between the check and the rename, and thawed
                     // after the window closed: what was taken out may be
                     // what a push used meanwhile.
-                    if Instant::now() >= *lock(&secured_until) {
+                    if renamed_late(&to, &secured_until)? {
                         put_back(&to, &from)?;
                         return ensure_secured(&halted, &secured_until);
                     }
@@ -341,7 +368,32 @@ async fn rename_all(
 
 #[cfg(test)]
 mod tests {
-    use super::put_back;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use super::{put_back, renamed_late};
+
+    #[test]
+    fn a_rename_is_late_by_when_it_happened_not_when_it_was_looked_at() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let (from, to) = (root.path().join("a"), root.path().join("a.trash-1"));
+        std::fs::create_dir(&from).expect("directory");
+        std::fs::rename(&from, &to).expect("renamed");
+        std::thread::sleep(Duration::from_millis(100));
+        let passed = Mutex::new(Instant::now() - Duration::from_millis(40));
+        assert!(
+            !renamed_late(&to, &passed).expect("checked"),
+            "renamed before the deadline, looked at after it"
+        );
+
+        let deadline = Mutex::new(Instant::now());
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::rename(&to, &from).expect("renamed");
+        assert!(renamed_late(&from, &deadline).expect("checked"));
+
+        let ahead = Mutex::new(Instant::now() + Duration::from_secs(60));
+        assert!(!renamed_late(&from, &ahead).expect("checked"));
+    }
 
     fn write(path: &std::path::Path, text: &str) {
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("directories");
