@@ -416,6 +416,16 @@ fn keep(
         .map(|(digest, _)| digest.clone())
         .chain(tagged.iter().cloned())
         .collect();
+    // A referrer is known by its subject field, or by its referrers entry
+    // when its bytes cannot say: (subject, referrer).
+    let referring: Vec<(Digest, Digest)> = parsed
+        .iter()
+        .filter_map(|(digest, manifest)| {
+            Some((manifest.subject.as_ref()?.digest.clone(), digest.clone()))
+        })
+        .chain(repository.referrers.keys().cloned())
+        .filter(|(_, referrer)| repository.revisions.contains_key(referrer))
+        .collect();
     let mut kept = BTreeSet::new();
     loop {
         while let Some(digest) = pending.pop() {
@@ -429,21 +439,10 @@ fn keep(
                 pending.extend(manifest.digests().cloned());
             }
         }
-        // A referrer is known by its subject field, or by its referrers
-        // entry when its bytes cannot say.
-        let indexed = repository.referrers.keys();
-        let referrers: Vec<Digest> = parsed
+        let referrers: Vec<Digest> = referring
             .iter()
-            .filter_map(|(digest, manifest)| {
-                Some((manifest.subject.as_ref()?.digest.clone(), digest.clone()))
-            })
-            .chain(indexed.cloned())
-            .filter(|(subject, referrer)| {
-                kept.contains(subject)
-                    && !kept.contains(referrer)
-                    && repository.revisions.contains_key(referrer)
-            })
-            .map(|(_, referrer)| referrer)
+            .filter(|(subject, referrer)| kept.contains(subject) && !kept.contains(referrer))
+            .map(|(_, referrer)| referrer.clone())
             .collect();
         if referrers.is_empty() {
             return kept;

@@ -82,26 +82,25 @@ impl Store {
             let metadata = file.metadata().map_err(named)?;
             if metadata.is_dir() {
                 // What object_store answers for a directory.
-                return Ok(None);
+                return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
             }
-            if !metadata.is_file() || metadata.len() > MAX_LINK {
-                return Ok(Some(None));
-            }
-            let written = metadata.modified().map_err(named)?;
             let mut bytes = Vec::new();
-            file.take(MAX_LINK + 1)
-                .read_to_end(&mut bytes)
-                .map_err(named)?;
-            let whole = bytes.len() as u64 <= MAX_LINK;
-            Ok::<_, std::io::Error>(Some(whole.then(|| (Bytes::from(bytes), written))))
+            if metadata.is_file() && metadata.len() <= MAX_LINK {
+                file.take(MAX_LINK + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(named)?;
+            }
+            if !metadata.is_file() || bytes.len() as u64 > MAX_LINK {
+                return Err(std::io::ErrorKind::FileTooLarge.into());
+            }
+            Ok((Bytes::from(bytes), metadata.modified().map_err(named)?))
         })
         .await
         .map_err(std::io::Error::other)?;
         match read {
-            Ok(None) => Ok(None),
-            Ok(Some(Some(found))) => Ok(Some(found)),
-            Ok(Some(None)) => Err(too_large()),
+            Ok(found) => Ok(Some(found)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) if error.kind() == std::io::ErrorKind::FileTooLarge => Err(too_large()),
             Err(error) => Err(error.into()),
         }
     }
