@@ -4,14 +4,16 @@
 //! link that lets the repository serve them, and the size the manifest
 //! claims) and its children; no referrers entry names a manifest that is
 //! gone. A subject that is absent is counted, not a problem: the spec lets
-//! a referrer be pushed before its subject. Read only.
+//! a referrer be pushed before its subject. A damaged object (a link that
+//! is not a digest, bytes that are not a manifest) is listed and the check
+//! goes on; a store that cannot be read stops it. Read only.
 
 use std::collections::BTreeMap;
 
 use registry_core::Digest;
 use registry_storage::{RepositoryObjects, Store};
 
-use crate::plan::Reader;
+use crate::plan::{Reader, is_damage};
 
 /// What the checker found.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -85,16 +87,21 @@ async fn check_repository(
     let is_manifest = |digest: &Digest| repository.revisions.contains_key(digest);
     let mut absent_subjects = 0;
     for (tag, objects) in &repository.tags {
+        findings.tags += 1;
         let Some(current) = &objects.current else {
+            problem(format!(
+                "tag {tag} is listed but has no link file (a push or delete of it was cut off)"
+            ));
             continue;
         };
-        findings.tags += 1;
-        match reader.link(store, current).await? {
-            None => problem(format!("tag {tag} has no readable link")),
-            Some(digest) if !is_manifest(&digest) => problem(format!(
+        match reader.link(store, current).await {
+            Err(error) if is_damage(&error) => problem(format!("tag {tag}: {error:#}")),
+            Err(error) => return Err(error),
+            Ok(None) => problem(format!("tag {tag} has no readable link")),
+            Ok(Some(digest)) if !is_manifest(&digest) => problem(format!(
                 "tag {tag} points at {digest}, which is not a manifest of the repository"
             )),
-            Some(_) => {}
+            Ok(Some(_)) => {}
         }
     }
     for digest in repository.revisions.keys() {
@@ -105,9 +112,17 @@ async fn check_repository(
             ));
             continue;
         }
-        let Some(manifest) = reader.manifest(store, digest).await? else {
-            problem(format!("manifest {digest} cannot be read"));
-            continue;
+        let manifest = match reader.manifest(store, digest).await {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => {
+                problem(format!("manifest {digest} has no bytes"));
+                continue;
+            }
+            Err(error) if is_damage(&error) => {
+                problem(format!("{error:#}"));
+                continue;
+            }
+            Err(error) => return Err(error),
         };
         let blobs_named = manifest.blobs.iter().map(|blob| (blob, false));
         let children = manifest.manifests.iter().map(|child| (child, true));

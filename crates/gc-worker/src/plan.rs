@@ -147,8 +147,26 @@ impl Reader {
             .iter()
             .flat_map(|repository| repository.tags.values())
             .filter_map(|tag| tag.current.as_ref());
-        for_each_concurrently(links, |listed| self.link(store, listed)).await
+        for_each_concurrently(links, |listed| async move {
+            match self.link(store, listed).await {
+                Err(error) if is_damage(&error) => Ok(None),
+                read => read,
+            }
+        })
+        .await
     }
+}
+
+/// Whether a read failed on a damaged object (a link that is not a
+/// digest, bytes that are not a manifest) rather than on the store: the
+/// checker lists the one and goes on, and stops at the other.
+pub(crate) fn is_damage(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<StorageError>(),
+        Some(StorageError::Corrupt { .. })
+    ) || error
+        .downcast_ref::<registry_core::RegistryError>()
+        .is_some()
 }
 
 /// The value cached under `key`, else what `read` yields, then cached.
@@ -715,6 +733,7 @@ mod tests {
                 &index.manifest.digest,
                 index.manifest.bytes.clone(),
                 Some(&tag("1")),
+                None,
             )
             .await
             .expect("stored");
@@ -798,7 +817,7 @@ mod tests {
         let body = bytes::Bytes::from_static(b"not a manifest");
         let digest = Digest::sha256_of(&body);
         store
-            .put_manifest(&name("team/app"), &digest, body, None)
+            .put_manifest(&name("team/app"), &digest, body, None, None)
             .await
             .expect("stored");
         let listed = store.scan_repositories().await.expect("listed");
@@ -829,7 +848,7 @@ mod tests {
                 .is_none()
         );
         store
-            .put_manifest(&name, &digest, body, None)
+            .put_manifest(&name, &digest, body, None, None)
             .await
             .expect("push");
         assert!(

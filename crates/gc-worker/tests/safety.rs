@@ -597,3 +597,46 @@ async fn fsck_finds_a_blob_of_the_wrong_size() {
     assert!(findings.problems[0].contains("layers[0]"), "{findings:?}");
     assert_eq!(findings.absent_subjects, 1);
 }
+
+/// fsck lists every damaged object it finds and goes on to the next: a
+/// tag link that is not a digest, a tag link that is a special file, and
+/// manifest bytes that are not a manifest, in three repositories.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsck_lists_every_damaged_object_and_goes_on() {
+    let backend = Backend::file();
+    let registry = TestRegistry::start(&backend.storage).await;
+    let client = reqwest::Client::new();
+    let images: Vec<Image> = (0..4).map(|_| Image::random(1, 256)).collect();
+    for (repository, image) in ["a", "b", "c", "sound"].into_iter().zip(&images) {
+        push_image(&client, &registry.url, repository, "v1", image).await;
+    }
+    let root = backend
+        .directory()
+        .expect("a file store")
+        .join("docker/registry/v2");
+    let tag_link = |repository: &str| {
+        root.join(format!(
+            "repositories/{repository}/_manifests/tags/v1/current/link"
+        ))
+    };
+    std::fs::write(tag_link("a"), b"not a digest").expect("overwrite a link");
+    std::fs::remove_file(tag_link("b")).expect("remove a link");
+    std::os::unix::fs::symlink("/dev/zero", tag_link("b")).expect("link to /dev/zero");
+    let hex = images[2].manifest.digest.hex().to_owned();
+    let data = root.join(format!("blobs/sha256/{}/{hex}/data", &hex[..2]));
+    std::fs::write(&data, b"{ not json").expect("overwrite manifest bytes");
+
+    let store = registry_storage::Store::open(&backend.storage).expect("store");
+    let findings = gc_worker::fsck::check(&store).await.expect("fsck goes on");
+    assert_eq!(findings.problems.len(), 3, "{findings:#?}");
+    for (repository, what) in [("a", "tag v1"), ("b", "tag v1"), ("c", hex.as_str())] {
+        assert!(
+            findings
+                .problems
+                .iter()
+                .any(|problem| problem.starts_with(&format!("{repository}: "))
+                    && problem.contains(what)),
+            "nothing about {repository}: {findings:#?}"
+        );
+    }
+}

@@ -67,7 +67,7 @@ pub async fn put_image(
     );
     let digest = registry_core::Digest::sha256_of(manifest.as_bytes());
     store
-        .put_manifest(name, &digest, Bytes::from(manifest), Some(tag))
+        .put_manifest(name, &digest, Bytes::from(manifest), Some(tag), None)
         .await?;
     Ok(())
 }

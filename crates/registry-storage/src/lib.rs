@@ -21,6 +21,7 @@ mod redirect;
 mod referrers;
 mod region_pool;
 mod replicas;
+mod repository_locks;
 mod s3;
 mod tag_lists;
 mod upload;
@@ -60,6 +61,8 @@ pub struct Store {
     manifest_cache: manifest_cache::ManifestCache,
     /// Tag lists recently listed, for the pages after a walk's first.
     tag_lists: tag_lists::TagLists,
+    /// One manifest or tag write at a time per repository.
+    repository_writes: repository_locks::RepositoryLocks,
     /// Upload hashing still running after its chunk was answered.
     pending_hashes: upload::pending_hash::PendingHashes,
     /// Memory for upload bytes on their way to the hashing and the store.
@@ -83,6 +86,7 @@ impl Store {
             local_root: None,
             manifest_cache: manifest_cache::ManifestCache::default(),
             tag_lists: tag_lists::TagLists::default(),
+            repository_writes: repository_locks::RepositoryLocks::default(),
             pending_hashes: upload::pending_hash::PendingHashes::default(),
             blocks: upload::block::BlockPool::default(),
             pieces: local_read::PiecePool::default(),

@@ -22,14 +22,23 @@ pub struct TaggedManifest {
 
 impl Store {
     /// Stores manifest bytes under their digest and links them into the
-    /// repository, then points `tag` at them. The bytes are written before
-    /// any link, so a link never points at nothing.
+    /// repository: its referrers entry when it names a `subject` (the
+    /// subject's digest and the manifest's descriptor), its revision link,
+    /// then `tag`. The bytes are written before any link, so a link never
+    /// points at nothing; the referrers entry before the revision link, so
+    /// a manifest of the repository is never missing from its subject's
+    /// referrers (an entry whose manifest is not in the repository is not
+    /// listed). Another replica's delete of the manifest can land between
+    /// the revision link and the tag: the revision link is checked once the
+    /// tag is written, and written again if it went, so the tag does not
+    /// name a manifest the repository no longer has.
     pub async fn put_manifest(
         &self,
         name: &RepositoryName,
         digest: &Digest,
         body: Bytes,
         tag: Option<&Tag>,
+        subject: Option<(&Digest, Bytes)>,
     ) -> Result<(), StorageError> {
         self.objects
             .put(
@@ -38,16 +47,25 @@ impl Store {
             )
             .await?;
         self.manifest_cache.insert(digest, &body);
-        self.write_link(&self.layout.revision_link(name, digest), digest)
-            .await?;
+        let _writing = self.repository_writes.lock(name).await;
+        if let Some((subject, descriptor)) = subject {
+            self.add_referrer(name, subject, digest, descriptor).await?;
+        }
+        let revision = self.layout.revision_link(name, digest);
+        self.write_link(&revision, digest).await?;
         if let Some(tag) = tag {
             self.tag_manifest(name, tag, digest).await?;
+            if !self.exists(&revision).await? {
+                tracing::warn!(repository = %name, %digest, %tag, "the manifest was deleted while it was tagged (by another replica); linked again");
+                self.write_link(&revision, digest).await?;
+            }
         }
         Ok(())
     }
 
-    /// Points a tag at a manifest the repository already has.
-    pub async fn tag_manifest(
+    /// Points a tag at a manifest the repository already has: the tag's
+    /// index entry first, as Distribution writes it, then its link.
+    async fn tag_manifest(
         &self,
         name: &RepositoryName,
         tag: &Tag,
@@ -137,6 +155,7 @@ impl Store {
 
     /// Removes a tag; the manifest stays. Returns whether the tag existed.
     pub async fn delete_tag(&self, name: &RepositoryName, tag: &Tag) -> Result<bool, StorageError> {
+        let _writing = self.repository_writes.lock(name).await;
         if self.resolve_tag(name, tag).await?.is_none() {
             return Ok(false);
         }
@@ -149,35 +168,47 @@ impl Store {
     /// Removes a manifest from the repository, with every tag that points at
     /// it (as Distribution does) and its referrers entry. The bytes stay
     /// until garbage collection. Returns whether the repository had it.
+    ///
+    /// The tags go first, so a delete cut off half-way leaves a manifest
+    /// with fewer tags, never a tag without its manifest, and deleting it
+    /// again finishes the job. They are looked for again once the revision
+    /// link is gone: another replica's push of a tag onto this manifest
+    /// that landed after the first look either shows in the second, or
+    /// finds the revision link gone and writes it again.
     pub async fn delete_manifest(
         &self,
         name: &RepositoryName,
         digest: &Digest,
         subject: Option<&Digest>,
     ) -> Result<bool, StorageError> {
+        let _writing = self.repository_writes.lock(name).await;
         if !self.has_manifest(name, digest).await? {
             return Ok(false);
         }
-        let untagged = self.untag_all(name, digest).await;
-        self.tag_lists.forget(name);
-        untagged?;
+        self.untag_all(name, digest).await?;
         if let Some(subject) = subject {
             self.delete_object(&self.layout.referrer(name, subject, digest))
                 .await?;
         }
         self.delete_object(&self.layout.revision_link(name, digest))
             .await?;
+        self.untag_all(name, digest).await?;
         Ok(true)
     }
 
     /// Removes every tag of the repository that points at `digest`.
     async fn untag_all(&self, name: &RepositoryName, digest: &Digest) -> Result<(), StorageError> {
-        for tag in self.tags(name).await?.unwrap_or_default() {
-            if self.resolve_tag(name, &tag).await?.as_ref() == Some(digest) {
-                self.delete_prefix(&self.layout.tag(name, &tag)).await?;
+        let untagged = async {
+            for tag in self.tags(name).await?.unwrap_or_default() {
+                if self.resolve_tag(name, &tag).await?.as_ref() == Some(digest) {
+                    self.delete_prefix(&self.layout.tag(name, &tag)).await?;
+                }
             }
+            Ok(())
         }
-        Ok(())
+        .await;
+        self.tag_lists.forget(name);
+        untagged
     }
 
     /// The repository's tags in lexical order, or `None` when the repository

@@ -19,7 +19,7 @@ async fn tag(store: &Store, repository: &str, tag: &str) {
     let digest = Digest::sha256_of(manifest.as_bytes());
     let tag: Tag = tag.parse().expect("tag");
     store
-        .put_manifest(&name, &digest, Bytes::from(manifest), Some(&tag))
+        .put_manifest(&name, &digest, Bytes::from(manifest), Some(&tag), None)
         .await
         .expect("manifest");
 }

@@ -181,7 +181,7 @@ impl Image {
         }
         let manifest = &self.manifest;
         store
-            .put_manifest(name, &manifest.digest, manifest.bytes.clone(), tag)
+            .put_manifest(name, &manifest.digest, manifest.bytes.clone(), tag, None)
             .await
     }
 }

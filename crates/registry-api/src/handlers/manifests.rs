@@ -153,21 +153,21 @@ pub async fn put(
         Reference::Tag(tag) => Some(tag),
         Reference::Digest(_) => None,
     };
-    let referrer = match &parsed.subject {
+    let subject = match &parsed.subject {
         Some(subject) => Some((
             &subject.digest,
             manifest::referrer_descriptor(&parsed, &digest)?,
         )),
         None => None,
     };
-    state.store.put_manifest(name, &digest, body, tag).await?;
+    let subject_header = subject.as_ref().map(|(digest, _)| digest.to_string());
+    state
+        .store
+        .put_manifest(name, &digest, body, tag, subject)
+        .await?;
     let mut headers = created_headers(&digest, &format!("/v2/{name}/manifests/{digest}"));
-    if let Some((subject, descriptor)) = referrer {
-        state
-            .store
-            .add_referrer(name, subject, &digest, descriptor)
-            .await?;
-        headers.insert(OCI_SUBJECT, header_value(&subject.to_string()));
+    if let Some(subject) = subject_header {
+        headers.insert(OCI_SUBJECT, header_value(&subject));
     }
     tracing::info!(repository = %name, %reference, %digest, media_type = %parsed.media_type, "manifest stored");
     Ok(empty_response(StatusCode::CREATED, headers))
