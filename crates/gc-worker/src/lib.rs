@@ -133,9 +133,16 @@ pub async fn run_once(config: &GcConfig, shutdown: CancellationToken) -> anyhow:
     lease.release().await;
     report.window_ms = report::millis(window.elapsed());
     tracing::info!("destroying the trash of this and any earlier interrupted collection");
-    let emptied = store.empty_trash(trash).await;
+    // What the trash holds is out of every reader's view, and the next run
+    // destroys whatever is left of it: a signal may stop this at any point.
+    let emptied = tokio::select! {
+        emptied = store.empty_trash(trash) => emptied.context("emptying the trash of this collection"),
+        () = shutdown.cancelled() => Err(anyhow::anyhow!(
+            "interrupted by a signal while destroying the trash; the next run destroys the rest"
+        )),
+    };
     let (plan, relisted, mark_ms, sweep_ms) = outcome?;
-    emptied.context("emptying the trash of this collection")?;
+    emptied?;
     if let Err(error) = sweep::sweep_tag_history(&store, &plan).await {
         tracing::warn!(error = %format!("{error:#}"), "some tag history entries were not removed; the next run retries");
     }

@@ -1,5 +1,6 @@
 //! gc-worker killed outright (SIGKILL) as it enters each phase of a run,
-//! told apart by the line it logs there: reading the store before the
+//! and stopped (SIGTERM) while it destroys the trash, told apart by the
+//! line it logs there: reading the store before the
 //! window, marking, sweeping, and destroying the trash after the window.
 //! After every kill the registry is writable again within the lease's time
 //! to live, every tagged image still pulls byte for byte, the store checks
@@ -191,29 +192,39 @@ fn read_log_until(child: &mut Child, marker: &str) -> (String, LogLines) {
     (logged, lines)
 }
 
-/// Reads `child`'s log until it enters `phase`, kills it there, and
-/// returns everything it logged.
-fn kill_on_entering(mut child: Child, phase: &Phase) -> String {
+/// Reads `child`'s log until it enters `phase`, sends it `SIG<name>`
+/// there, and returns everything it logged until it ended.
+fn signal_on_entering(mut child: Child, phase: &Phase, name: &str) -> String {
     let (mut logged, lines) = read_log_until(&mut child, phase.entered);
-    child.kill().expect("SIGKILL");
+    match name {
+        // At once: marking lasts a few milliseconds, less than starting `kill`.
+        "KILL" => child.kill().expect("SIGKILL"),
+        other => signal(&child, other),
+    }
     // The pipe closes once the process is gone.
     for line in lines {
         logged.push_str(&line.expect("a log line"));
         logged.push('\n');
     }
-    let status = child.wait().expect("the killed gc-worker");
+    let status = child.wait().expect("the signalled gc-worker");
     assert!(
         logged.contains(phase.entered),
         "gc-worker ended ({status}) without entering the phase:\n{logged}"
     );
     assert!(
         !logged.contains(phase.next),
-        "the kill came after the phase had ended:\n{logged}"
+        "SIG{name} came after the phase had ended, or did not end it:\n{logged}"
+    );
+    assert!(
+        !status.success(),
+        "stopped by SIG{name}, gc-worker reports failure"
     );
     logged
 }
 
-async fn killed_while(phase: Phase) {
+/// gc-worker is sent `SIG<signal>` as it enters `phase`; then the registry,
+/// the store and the next run must be as the module says.
+async fn killed_while(phase: Phase, signal: &'static str) {
     let store = Store::with_garbage().await;
     let child = store
         .gc_command()
@@ -222,7 +233,7 @@ async fn killed_while(phase: Phase) {
         .spawn()
         .expect("gc-worker");
     let killed = tokio::task::spawn_blocking(move || {
-        let logged = kill_on_entering(child, &phase);
+        let logged = signal_on_entering(child, &phase, signal);
         (Instant::now(), logged, phase)
     });
     let (killed_at, logged, phase) = killed.await.expect("the log reader");
@@ -272,22 +283,30 @@ async fn killed_while(phase: Phase) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_before_the_window() {
-    killed_while(BEFORE_THE_WINDOW).await;
+    killed_while(BEFORE_THE_WINDOW, "KILL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_while_marking() {
-    killed_while(MARKING).await;
+    killed_while(MARKING, "KILL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_while_sweeping() {
-    killed_while(SWEEPING).await;
+    killed_while(SWEEPING, "KILL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_while_destroying_the_trash() {
-    killed_while(DESTROYING_THE_TRASH).await;
+    killed_while(DESTROYING_THE_TRASH, "KILL").await;
+}
+
+/// SIGTERM (an orchestrator stopping the pod) while the trash is destroyed
+/// stops the run there: the trash is out of every reader's view, and the
+/// next run destroys the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_while_destroying_the_trash() {
+    killed_while(DESTROYING_THE_TRASH, "TERM").await;
 }
 
 /// Every file below `directory` that the registry serves, by path (not

@@ -204,7 +204,9 @@ impl Store {
     }
 
     /// Destroys what was retired, and the trash adopted: every object a
-    /// trash names, then the trash.
+    /// trash names, then the trash. Dropping the future stops the
+    /// destruction after the object at hand (what is left stays in the
+    /// trash, for the next collection).
     pub async fn empty_trash(&self, trash: Trash) -> Result<(), StorageError> {
         let Some(root) = &self.local_root else {
             return Ok(());
@@ -213,13 +215,25 @@ impl Store {
             .leftovers
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stop = StopWhenDropped::default();
         for directory in trash.directory.into_iter().chain(leftovers) {
-            let root = root.clone();
-            tokio::task::spawn_blocking(move || destroy(&root, &directory))
+            let (root, stopped) = (root.clone(), stop.0.clone());
+            tokio::task::spawn_blocking(move || destroy(&root, &directory, &stopped))
                 .await
                 .map_err(std::io::Error::other)??;
         }
         Ok(())
+    }
+}
+
+/// Set once the future that holds it is dropped: blocking work it handed
+/// out stops at the next step instead of running on unseen.
+#[derive(Default)]
+struct StopWhenDropped(Arc<AtomicBool>);
+
+impl Drop for StopWhenDropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -234,7 +248,11 @@ const LIST: &str = ".list";
 /// Destroys the objects a trash directory names, then the directory. Only
 /// names that end as this trash's renamed objects do are destroyed,
 /// whatever a damaged list says.
-fn destroy(root: &std::path::Path, directory: &std::path::Path) -> std::io::Result<()> {
+fn destroy(
+    root: &std::path::Path,
+    directory: &std::path::Path,
+    stopped: &AtomicBool,
+) -> std::io::Result<()> {
     let Some(id) = directory.file_name().and_then(|name| name.to_str()) else {
         return Ok(());
     };
@@ -249,6 +267,9 @@ fn destroy(root: &std::path::Path, directory: &std::path::Path) -> std::io::Resu
             continue;
         }
         for renamed in std::fs::read_to_string(&path)?.lines() {
+            if stopped.load(Ordering::SeqCst) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
             let safe = renamed.ends_with(&suffix)
                 && !renamed.starts_with('/')
                 && !renamed.split('/').any(|part| part == "..");
