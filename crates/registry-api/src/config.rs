@@ -52,6 +52,13 @@ pub struct Config {
     #[arg(long, env = "REGISTRY_MAX_CONCURRENT_UPLOADS", default_value_t = 16)]
     pub max_concurrent_uploads: usize,
 
+    /// Memory all blob pulls from a local store may hold at once, in MiB.
+    /// A pull holds at most 1 MiB (a 512 KiB piece being sent and the next
+    /// one); past the budget, pulls wait for pieces to be sent, so clients
+    /// that take nothing cannot run the process out of memory.
+    #[arg(long, env = "REGISTRY_MAX_PULL_MEMORY_MIB", default_value_t = registry_storage::DEFAULT_PULL_MEMORY_MIB, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pull_memory_mib: u64,
+
     /// gRPC endpoint of auth-service. Without it, access is anonymous.
     #[arg(long, env = "REGISTRY_AUTH_ENDPOINT")]
     pub auth_endpoint: Option<url::Url>,
@@ -123,6 +130,7 @@ impl Config {
             redirect_blobs: None,
             lease_check_interval: std::time::Duration::from_secs(10),
             max_concurrent_uploads: 16,
+            max_pull_memory_mib: registry_storage::DEFAULT_PULL_MEMORY_MIB,
             auth_endpoint: None,
             auth_token: None,
             auth_token_file: None,

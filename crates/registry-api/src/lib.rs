@@ -59,6 +59,7 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let mut store =
         registry_storage::Store::open_with_timeout(&config.storage, config.storage_timeout)?;
+    store.limit_pull_memory(config.max_pull_memory_mib);
     if let Some(expiry) = config.redirect_blobs {
         store.redirect_blobs(expiry)?;
         tracing::warn!(expiry = %humantime::format_duration(expiry), "blob GETs are redirected to presigned URLs of the store: whoever holds one can download that blob until it expires");

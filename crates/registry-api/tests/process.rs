@@ -33,12 +33,21 @@ fn help_names_every_flag_of_the_contract() {
 
 #[test]
 fn a_bad_flag_value_names_the_flag() {
-    let output = Command::new(BINARY)
-        .args(["--listen", "not-an-address"])
-        .output()
-        .expect("registry-api");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--listen"));
+    for (flag, value) in [
+        ("--listen", "not-an-address"),
+        ("--max-pull-memory-mib", "0"),
+        ("--max-pull-memory-mib", "lots"),
+    ] {
+        let output = Command::new(BINARY)
+            .args([flag, value])
+            .output()
+            .expect("registry-api");
+        assert!(!output.status.success(), "{flag} {value}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(flag),
+            "{flag} {value}"
+        );
+    }
 }
 
 #[tokio::test]

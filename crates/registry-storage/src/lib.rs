@@ -38,6 +38,7 @@ pub use collect::multipart::IncompleteUpload;
 pub use collect::scan::{BlobObject, Listed, RepositoryObjects, TagObjects};
 pub use collect::trash::Trash;
 pub use error::{StorageError, UploadError};
+pub use local_read::DEFAULT_PULL_MEMORY_MIB;
 pub use maintenance::{LeaseRecord, now_unix_ms};
 pub use manifest_cache::SMALL_BLOB;
 pub use manifests::TaggedManifest;

@@ -11,16 +11,18 @@
 //! back to the host, that was a sixth of a warm pull's CPU). Memory beyond
 //! the pool is mapped for the piece alone and unmapped after it, so a burst
 //! of pulls leaves nothing resident. A piece shows only the bytes its own
-//! read filled.
+//! read filled. All pulls together hold at most a budget of pieces.
 
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use memmap2::MmapMut;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::region_pool::RegionPool;
 
@@ -42,17 +44,59 @@ const POOLED_PIECES: usize = 16;
 /// together (1.7 GB/s).
 const DISK_READ_AHEAD: u64 = 64 << 20;
 
-/// Returned pieces' memory, shared by a store's pulls.
+/// Memory all pulls together may hold in pieces, unless configured (MiB).
+pub const DEFAULT_PULL_MEMORY_MIB: u64 = 256;
+
+/// Returned pieces' memory, shared by a store's pulls, and the budget of
+/// pieces all of them may hold at once: a pull whose next piece would go
+/// over it waits until another's piece is sent. Clients that take nothing
+/// (stalled, or slow on purpose, behind an edge whose address they all
+/// share) thus hold at most the budget, however many they are.
 #[derive(Clone, Debug)]
-pub(crate) struct PiecePool(RegionPool);
+pub(crate) struct PiecePool {
+    pooled: RegionPool,
+    budget: Arc<Semaphore>,
+    /// Whether a pull is waiting for the budget (logged once each time).
+    spent_out: Arc<AtomicBool>,
+}
 
 impl Default for PiecePool {
     fn default() -> Self {
-        PiecePool(RegionPool::new(POOLED_PIECES))
+        PiecePool::with_budget(DEFAULT_PULL_MEMORY_MIB << 20)
     }
 }
 
 impl PiecePool {
+    /// A pool whose pieces hold at most `bytes` at once (never less than
+    /// one pull's [`PIECES_AHEAD`]).
+    pub(crate) fn with_budget(bytes: u64) -> Self {
+        let pieces =
+            (bytes / PIECE_BYTES as u64).clamp(PIECES_AHEAD as u64, Semaphore::MAX_PERMITS as u64);
+        PiecePool {
+            pooled: RegionPool::new(POOLED_PIECES),
+            budget: Arc::new(Semaphore::new(pieces as usize)),
+            spent_out: Arc::default(),
+        }
+    }
+
+    /// A piece's share of the budget, once there is one.
+    async fn spend(&self) -> std::io::Result<OwnedSemaphorePermit> {
+        if let Ok(spent) = self.budget.clone().try_acquire_owned() {
+            self.spent_out.store(false, Ordering::Relaxed);
+            return Ok(spent);
+        }
+        if !self.spent_out.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "blob pulls hold all of --max-pull-memory-mib; pulls wait for pieces to be sent (clients slow to take them?)"
+            );
+        }
+        self.budget
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)
+    }
+
     /// Streams `range` of `file`; after an error, nothing more.
     pub(crate) fn read_ahead(
         &self,
@@ -68,11 +112,12 @@ impl PiecePool {
                 let wanted = (end - at).min(PIECE_BYTES as u64) as usize;
                 let advise = (at - range.start).is_multiple_of(DISK_READ_AHEAD / 2);
                 async move {
+                    let spent = pool.spend().await?;
                     tokio::task::spawn_blocking(move || {
                         if advise {
                             advise_will_need(&file, at, end);
                         }
-                        pool.read_piece(&file, at, wanted)
+                        pool.read_piece(&file, at, wanted, spent)
                     })
                     .await
                     .map_err(std::io::Error::other)?
@@ -89,8 +134,14 @@ impl PiecePool {
 
     /// The `wanted` bytes at `at`, in pooled memory; an error where the
     /// file ends first (it holds fewer bytes than the blob's size).
-    fn read_piece(&self, file: &std::fs::File, at: u64, wanted: usize) -> std::io::Result<Bytes> {
-        let mut memory = self.0.take(|| MmapMut::map_anon(PIECE_BYTES))?;
+    fn read_piece(
+        &self,
+        file: &std::fs::File,
+        at: u64,
+        wanted: usize,
+        spent: OwnedSemaphorePermit,
+    ) -> std::io::Result<Bytes> {
+        let mut memory = self.pooled.take(|| MmapMut::map_anon(PIECE_BYTES))?;
         file.read_exact_at(&mut memory[..wanted], at)
             .map_err(|error| match error.kind() {
                 std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
@@ -102,16 +153,27 @@ impl PiecePool {
         Ok(Bytes::from_owner(Piece {
             memory: Some(memory),
             length: wanted,
-            pool: self.clone(),
+            pool: self.pooled.clone(),
+            _spent: spent,
         }))
     }
 }
 
-/// The bytes one read filled, in pooled memory that returns when dropped.
+impl crate::Store {
+    /// Lets pulls from a local store hold at most `mib` MiB of pieces at
+    /// once, all together; more wait until pieces are sent.
+    pub fn limit_pull_memory(&mut self, mib: u64) {
+        self.pieces = PiecePool::with_budget(mib.saturating_mul(1 << 20));
+    }
+}
+
+/// The bytes one read filled, in pooled memory that returns when dropped,
+/// with its share of the pulls' budget.
 struct Piece {
     memory: Option<MmapMut>,
     length: usize,
-    pool: PiecePool,
+    pool: RegionPool,
+    _spent: OwnedSemaphorePermit,
 }
 
 impl AsRef<[u8]> for Piece {
@@ -125,7 +187,7 @@ impl AsRef<[u8]> for Piece {
 impl Drop for Piece {
     fn drop(&mut self) {
         if let Some(memory) = self.memory.take() {
-            self.pool.0.give_back(memory);
+            self.pool.give_back(memory);
         }
     }
 }
@@ -253,6 +315,34 @@ mod tests {
             assert!(answered.is_ok(), "stalled pulls held every blocking thread");
             drop(stalled);
         });
+    }
+
+    /// Pieces held by clients that take nothing count against the budget
+    /// of every pull together: once it is spent, the next pull waits for a
+    /// piece to be sent instead of taking more memory (690 stalled pulls
+    /// used to hold 700 MiB), and goes on as soon as one is.
+    #[tokio::test]
+    async fn stalled_pulls_wait_within_the_memory_budget() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let pool = PiecePool::with_budget(3 * PIECE_BYTES as u64);
+        let bytes = vec![5u8; 4 * PIECE_BYTES];
+        let size = bytes.len() as u64;
+        let mut stalled = pool.read_ahead(file_of(directory.path(), "stalled", &bytes), 0..size);
+        let first = stalled.next().await.expect("a piece").expect("read");
+        let mut other = pool.read_ahead(file_of(directory.path(), "other", &bytes), 0..size);
+        let second = other.next().await.expect("a piece").expect("read");
+        // The stalled pull holds its first piece and the one read ahead.
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(300), other.next()).await;
+        assert!(waited.is_err(), "a piece was read past the budget");
+        drop((first, second));
+        let sent = other.try_fold(0, |sent, piece| async move { Ok(sent + piece.len()) });
+        let rest = tokio::time::timeout(std::time::Duration::from_secs(5), sent)
+            .await
+            .expect("the budget freed once pieces were sent")
+            .expect("read");
+        assert_eq!(rest, 3 * PIECE_BYTES);
+        drop(stalled);
     }
 
     #[tokio::test]
